@@ -1,0 +1,1 @@
+"""The Meshscope dashboard: a Django + Channels + Celery project."""

@@ -1,0 +1,1 @@
+"""The mesh's data model: the service registry and Istio networking resources."""

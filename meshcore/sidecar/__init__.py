@@ -1,0 +1,1 @@
+"""Envoy sidecars: bootstrap generation and process supervision."""

@@ -1,0 +1,53 @@
+"""Suite-wide fixtures and the browser-test policy.
+
+Browser tests drive Debian's Chromium through Playwright. Where no Chromium can be found they are
+skipped and the run ends with a loud banner; with MESHSCOPE_REQUIRE_BROWSER=1 (set by .ci/run) a
+missing browser fails those tests instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+BROWSER_SKIP_REASON = "BROWSER TEST SKIPPED: no Chromium found (install Debian's `chromium`)"
+_CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+
+
+def find_chromium() -> str | None:
+    explicit = os.environ.get("MESHSCOPE_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    for name in _CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path:
+        return path
+    if os.environ.get("MESHSCOPE_REQUIRE_BROWSER") == "1":
+        pytest.fail("MESHSCOPE_REQUIRE_BROWSER=1 but no Chromium was found", pytrace=False)
+    pytest.skip(BROWSER_SKIP_REASON)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser_skips = [r for r in skipped if BROWSER_SKIP_REASON in str(getattr(r, "longrepr", ""))]
+    if browser_skips:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"!!! {len(browser_skips)} BROWSER TEST(S) WERE SKIPPED: no Chromium on this machine.", red=True
+        )
+        terminalreporter.write_line(
+            "!!! Install it (Debian: apt-get install chromium) to run them.", red=True
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)

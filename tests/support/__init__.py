@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: free ports, deadlines, starting and stopping real processes."""
