@@ -51,3 +51,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             "!!! Install it (Debian: apt-get install chromium) to run them.", red=True
         )
         terminalreporter.write_line(bar, red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory):
+    """The real local mesh, shared by the session; reset it before changing routing."""
+    from tests.support.mesh import start_mesh, stop_mesh
+
+    running = start_mesh(tmp_path_factory.mktemp("mesh"))
+    yield running
+    stop_mesh(running)
+
+
+@pytest.fixture
+def clean_mesh(mesh):
+    """The shared mesh with no routing resources, every proxy in sync."""
+    mesh.reset()
+    return mesh

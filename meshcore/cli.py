@@ -1,0 +1,246 @@
+"""`meshcore up | apply -f | get | delete | status | down` — the local mesh from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API = os.environ.get("MESHCORE_API", "http://127.0.0.1:15080")
+PID_FILE = "meshcore.pid"
+
+
+def parse_users(values: list[str]) -> dict[str | None, float]:
+    """`--user jason=0.3` (repeatable); the rest of the traffic is anonymous."""
+    users: dict[str | None, float] = {}
+    for value in values:
+        name, _, weight = value.partition("=")
+        users[name] = float(weight or 1)
+    anonymous = 1.0 - sum(users.values())
+    if anonymous > 0:
+        users[None] = anonymous
+    return users
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from meshcore.local_mesh import LocalMesh, MeshSettings
+
+    settings = MeshSettings(
+        state_dir=Path(args.state_dir),
+        gateway_port=args.gateway_port,
+        gateway_admin_port=args.gateway_admin_port,
+        xds_port=args.xds_port,
+        api_port=args.api_port,
+        tracer_port=args.tracer_port,
+        base_port=args.base_port,
+        traffic_rps=args.traffic,
+        sampling_percent=args.sampling,
+        **({"traffic_users": parse_users(args.user)} if args.user else {}),
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        mesh = LocalMesh(settings)
+        pid_file = settings.state_dir / PID_FILE
+        try:
+            await mesh.start()
+            pid_file.write_text(str(os.getpid()))
+            print(
+                f"meshcore is up: BookInfo at {settings.gateway_url}/productpage, resource API at "
+                f"{settings.api_url}, tracer at {settings.tracer_url}. Ctrl-C stops it.",
+                flush=True,
+            )
+            await stop.wait()
+        finally:
+            print("meshcore: stopping every child process...", flush=True)
+            await mesh.stop()
+            pid_file.unlink(missing_ok=True)
+
+    asyncio.run(main())
+    return 0
+
+
+def request(
+    api: str, method: str, path: str, body: bytes | None = None, content_type: str = "application/yaml"
+) -> tuple[int, Any]:
+    req = urllib.request.Request(api.rstrip("/") + path, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    except urllib.error.URLError as error:
+        raise SystemExit(f"meshcore: cannot reach the control plane at {api}: {error.reason}") from error
+    text = raw.decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def report_error(status: int, payload: Any) -> int:
+    if isinstance(payload, dict):
+        print(f"Error ({status}): {payload.get('error', '')}", file=sys.stderr)
+        for error in payload.get("errors", []):
+            location = f"{error['path']}: " if error.get("path") else ""
+            print(f"  {location}{error['message']}", file=sys.stderr)
+    else:
+        print(f"Error ({status}): {payload}", file=sys.stderr)
+    return 1
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
+    status, payload = request(args.api, "POST", f"/api/v1/apply?wait={args.wait}", text.encode())
+    if status != 200:
+        return report_error(status, payload)
+    for item in payload["applied"]:
+        print(f"{item['kind'].lower()}.networking.istio.io/{item['metadata']['name']} {item['action']}")
+    for rejected in payload.get("sync", {}).get("rejected", []):
+        print(f"warning: {rejected['node_id']} rejected the config: {rejected['message']}", file=sys.stderr)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    path = f"/api/v1/{args.kind}" + (f"/{args.name}" if args.name else "")
+    if args.output == "yaml":
+        path += "?format=yaml"
+    status, payload = request(args.api, "GET", path)
+    if status != 200:
+        return report_error(status, payload)
+    if args.output == "yaml":
+        print(payload, end="")
+    elif args.output == "json":
+        print(json.dumps(payload, indent=2))
+    else:
+        items = [payload] if args.name else payload["items"]
+        print(f"{'NAME':30} {'KIND':18} {'RESOURCE VERSION'}")
+        for item in items:
+            print(
+                f"{item['metadata']['name']:30} {item['kind']:18} {item['metadata'].get('resourceVersion', '')}"
+            )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}")
+    if status != 200:
+        return report_error(status, payload)
+    print(f"{payload['deleted']['kind'].lower()}.networking.istio.io/{args.name} deleted")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status, payload = request(args.api, "GET", "/api/v1/status")
+    if status != 200:
+        return report_error(status, payload)
+    if args.output == "json":
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"config generation {payload['generation']}, resource revision {payload['resource_revision']}")
+    header = f"{'WORKLOAD':22} {'KIND':8} {'PROXY':11} {'RESTARTS':8} {'APP':11} {'XDS':13} {'VERSION':8} {'ACKED':6}"
+    print(header)
+    for node in payload["nodes"]:
+        process = node.get("process") or {}
+        app = node.get("app_process") or {}
+        xds = (
+            "NACK"
+            if node["nacked"]
+            else ("SYNCED" if node["in_sync"] else ("STALE" if node["connected"] else "DISCONNECTED"))
+        )
+        print(
+            f"{node['name']:22} {node['kind']:8} {process.get('state', '-'):11} {process.get('restarts', 0)!s:8} "
+            f"{app.get('state', '-'):11} {xds:13} {node['config_version']:8} {node['acked_version']:6}"
+        )
+        if node["nack"] and node["nacked"]:
+            print(f"  rejected {node['nack']['type_url'].rsplit('.', 1)[-1]}: {node['nack']['message']}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    pid_file = Path(args.state_dir) / PID_FILE
+    try:
+        pid = int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        print(f"meshcore: no running mesh recorded in {pid_file}", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        print(f"meshcore: process {pid} is gone; removed the stale {pid_file}", file=sys.stderr)
+        return 1
+    print(f"meshcore: asked process {pid} to stop")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshcore", description="A small, real Istio-style service mesh.")
+    parser.add_argument(
+        "--api", default=DEFAULT_API, help=f"control plane resource API (default {DEFAULT_API})"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the local mesh in the foreground")
+    up.add_argument("--state-dir", default="state/mesh", help="resources, logs and data (default state/mesh)")
+    up.add_argument("--gateway-port", type=int, default=8080)
+    up.add_argument("--gateway-admin-port", type=int, default=15000)
+    up.add_argument("--xds-port", type=int, default=15010)
+    up.add_argument("--api-port", type=int, default=15080)
+    up.add_argument("--tracer-port", type=int, default=9411)
+    up.add_argument("--base-port", type=int, default=16000, help="first port of the workloads' port blocks")
+    up.add_argument("--traffic", type=float, default=0.0, metavar="RPS", help="steady BookInfo traffic")
+    up.add_argument(
+        "--user", action="append", default=[], metavar="NAME=SHARE", help="logged-in share, e.g. jason=0.3"
+    )
+    up.add_argument("--sampling", type=float, default=100.0, help="trace sampling percent (default 100)")
+    up.set_defaults(func=cmd_up)
+
+    apply = commands.add_parser("apply", help="create or update resources from YAML/JSON")
+    apply.add_argument("-f", "--filename", required=True, help="file, or - for stdin")
+    apply.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the proxies to ACK")
+    apply.set_defaults(func=cmd_apply)
+
+    get = commands.add_parser("get", help="list or show resources")
+    get.add_argument("kind", help="virtualservices | destinationrules | gateways (or vs, dr, gw)")
+    get.add_argument("name", nargs="?")
+    get.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+    get.set_defaults(func=cmd_get)
+
+    delete = commands.add_parser("delete", help="delete a resource")
+    delete.add_argument("kind")
+    delete.add_argument("name")
+    delete.set_defaults(func=cmd_delete)
+
+    status = commands.add_parser("status", help="every workload, its sidecar and its xDS state")
+    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    status.set_defaults(func=cmd_status)
+
+    down = commands.add_parser("down", help="stop a mesh started with `up`")
+    down.add_argument("--state-dir", default="state/mesh")
+    down.set_defaults(func=cmd_down)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The resource API (HTTP, JSON and YAML): list/get/apply/delete Istio objects, node status, registry.
+
+Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
+  GET    /api/v1/registry                       services, workloads, gateway
+  GET    /api/v1/status                         every proxy: process, xDS connection, ACK/NACK, version
+  GET    /api/v1/events                         process restarts and exits
+  GET    /api/v1/traffic                        the built-in traffic generator's report (404 if none)
+  GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
+  POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
+  PUT    /api/v1/{plural}/{name}[?wait=...]     apply one object
+  DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
+Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
+with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
+only once every connected proxy ACKed or NACKed the new config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from meshcore.controlplane.service import ControlPlane
+from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
+from meshcore.model.errors import FieldError, ValidationError
+from meshcore.model.resources import Resource, kind_from_plural
+from meshcore.model.yaml_io import dump_documents, parse_documents
+from meshcore.sidecar.supervisor import Supervisor
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_WAIT_S = 30.0
+CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
+SUPERVISOR = web.AppKey("supervisor", object)
+TRAFFIC = web.AppKey("traffic", object)
+
+
+def wants_yaml(request: web.Request) -> bool:
+    return request.query.get("format") == "yaml" or "yaml" in request.headers.get("Accept", "")
+
+
+def respond_resources(request: web.Request, resources: list[Resource], single: bool) -> web.Response:
+    if wants_yaml(request):
+        return web.Response(text=dump_documents(resources), content_type="application/yaml")
+    if single:
+        return web.json_response(resources[0].to_dict())
+    return web.json_response({"kind": "List", "items": [r.to_dict() for r in resources]})
+
+
+def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if errors is not None:
+        body["errors"] = [e.to_dict() for e in errors]
+    return web.json_response(body, status=status)
+
+
+def parse_kind(request: web.Request) -> str:
+    try:
+        return kind_from_plural(request.match_info["plural"])
+    except (KeyError, ValueError) as error:
+        raise web.HTTPNotFound(
+            text=f'{{"error": "unknown resource type {request.match_info["plural"]!r}"}}',
+            content_type="application/json",
+        ) from error
+
+
+def parse_wait(request: web.Request) -> float:
+    raw = request.query.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_S:
+        raise web.HTTPBadRequest(
+            text=f'{{"error": "wait: must be a number of seconds between 0 and {MAX_WAIT_S:g}, got {raw!r}"}}',
+            content_type="application/json",
+        )
+    return wait
+
+
+async def read_documents(request: web.Request) -> list[Resource]:
+    body = await request.read()
+    if not body.strip():
+        raise ValidationError([FieldError("body", "empty; send one or more YAML or JSON documents")])
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValidationError([FieldError("body", f"not UTF-8 text: {error}")]) from error
+    return parse_documents(text)
+
+
+async def guarded(action: Callable[[], Any]) -> Any:
+    """Run a store operation, mapping its failures to the documented status codes."""
+    try:
+        return await action()
+    except ConflictError as error:
+        return error_response(409, str(error))
+    except NotFoundError as error:
+        return error_response(404, str(error))
+    except ValidationError as error:
+        return error_response(422, "invalid resources", error.errors)
+
+
+async def apply_and_report(request: web.Request, resources: list[Resource]) -> web.Response:
+    control_plane = request.app[CONTROL_PLANE]
+    wait = parse_wait(request)
+
+    async def run() -> web.Response:
+        results: list[ApplyResult] = await control_plane.apply(resources)
+        body: dict[str, Any] = {
+            "generation": control_plane.generation,
+            "applied": [{"action": r.action, **r.resource.to_dict()} for r in results],
+        }
+        if wait:
+            body["sync"] = await control_plane.wait_for_sync(control_plane.generation, wait)
+        return web.json_response(body)
+
+    return await guarded(run)
+
+
+async def apply_batch(request: web.Request) -> web.Response:
+    try:
+        resources = await read_documents(request)
+    except ValidationError as error:
+        return error_response(400, "unparsable input", error.errors)
+    return await apply_and_report(request, resources)
+
+
+async def put_one(request: web.Request) -> web.Response:
+    kind = parse_kind(request)
+    try:
+        resources = await read_documents(request)
+    except ValidationError as error:
+        return error_response(400, "unparsable input", error.errors)
+    name = request.match_info["name"]
+    if len(resources) != 1 or resources[0].kind != kind or resources[0].name != name:
+        return error_response(
+            422,
+            "invalid resources",
+            [FieldError("metadata.name", f"the body must be exactly one {kind} named {name}")],
+        )
+    return await apply_and_report(request, resources)
+
+
+async def list_resources(request: web.Request) -> web.Response:
+    kind = parse_kind(request)
+    return respond_resources(request, request.app[CONTROL_PLANE].store.list(kind), single=False)
+
+
+async def get_resource(request: web.Request) -> web.Response:
+    kind = parse_kind(request)
+    namespace = request.query.get("namespace", "default")
+    resource = request.app[CONTROL_PLANE].store.get((kind, namespace, request.match_info["name"]))
+    if resource is None:
+        return error_response(404, f"{kind} {namespace}/{request.match_info['name']} not found")
+    return respond_resources(request, [resource], single=True)
+
+
+async def delete_resource(request: web.Request) -> web.Response:
+    kind = parse_kind(request)
+    key = (kind, request.query.get("namespace", "default"), request.match_info["name"])
+    control_plane = request.app[CONTROL_PLANE]
+    wait = parse_wait(request)
+
+    async def run() -> web.Response:
+        removed = await control_plane.delete(key, request.query.get("resourceVersion", ""))
+        body: dict[str, Any] = {"deleted": removed.to_dict(), "generation": control_plane.generation}
+        if wait:
+            body["sync"] = await control_plane.wait_for_sync(control_plane.generation, wait)
+        return web.json_response(body)
+
+    return await guarded(run)
+
+
+def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) -> list[dict[str, Any]]:
+    registry = control_plane.registry
+    proxies = [(w.node_id, w.name, "sidecar") for w in registry.workloads]
+    proxies.append((registry.gateway.node_id, registry.gateway.name, "gateway"))
+    nodes = []
+    for node_id, name, kind in proxies:
+        entry = {"name": name, "kind": kind, **control_plane.board.to_dict(node_id)}
+        if supervisor is not None:
+            proxy = supervisor.by_workload(name, kind)
+            app = supervisor.by_workload(name, "app")
+            entry["process"] = proxy.to_dict() if proxy else None
+            entry["app_process"] = app.to_dict() if app else None
+        nodes.append(entry)
+    return nodes
+
+
+async def status(request: web.Request) -> web.Response:
+    control_plane = request.app[CONTROL_PLANE]
+    supervisor = request.app.get(SUPERVISOR)
+    return web.json_response(
+        {
+            "generation": control_plane.generation,
+            "published_at": control_plane.published_at,
+            "resource_revision": control_plane.store.revision,
+            "nodes": node_statuses(control_plane, supervisor),
+            "processes": [m.to_dict() for m in supervisor.children.values()] if supervisor else [],
+        }
+    )
+
+
+async def events(request: web.Request) -> web.Response:
+    supervisor = request.app.get(SUPERVISOR)
+    return web.json_response({"events": list(supervisor.events) if supervisor else []})
+
+
+async def registry(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTROL_PLANE].registry.to_dict())
+
+
+async def traffic(request: web.Request) -> web.Response:
+    generator = request.app.get(TRAFFIC)
+    if generator is None:
+        return error_response(404, "no traffic generator runs in this mesh (start with --traffic RPS)")
+    return web.json_response(generator.report())
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def make_api(
+    control_plane: ControlPlane, supervisor: Supervisor | None = None, traffic_generator: Any = None
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[CONTROL_PLANE] = control_plane
+    if supervisor is not None:
+        app[SUPERVISOR] = supervisor
+    if traffic_generator is not None:
+        app[TRAFFIC] = traffic_generator
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/registry", registry)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/events", events)
+    app.router.add_get("/api/v1/traffic", traffic)
+    app.router.add_post("/api/v1/apply", apply_batch)
+    app.router.add_get("/api/v1/{plural}", list_resources)
+    app.router.add_get("/api/v1/{plural}/{name}", get_resource)
+    app.router.add_put("/api/v1/{plural}/{name}", put_one)
+    app.router.add_delete("/api/v1/{plural}/{name}", delete_resource)
+    return app

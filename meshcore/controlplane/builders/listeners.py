@@ -1,0 +1,77 @@
+"""Listener builders (LDS): the sidecar's outbound and inbound listeners and the gateway's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from meshcore.controlplane.builders.proto import FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, ZIPKIN_TYPE
+
+TRACER_CLUSTER = "zipkin"  # static cluster in every bootstrap, pointing at the mesh's tracer
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """How every proxy reports spans. sampling_percent in 0..100."""
+
+    enabled: bool = True
+    sampling_percent: float = 100.0
+
+
+def make_http_connection_manager(
+    stat_prefix: str,
+    route: dict[str, Any],
+    tracing: TracingSettings,
+    with_fault_filter: bool,
+) -> dict[str, Any]:
+    """An HCM whose routes come from `route` (either {"rds": ...} or {"route_config": ...})."""
+    filters: list[dict[str, Any]] = []
+    if with_fault_filter:
+        # Empty config: faults are set per route through typed_per_filter_config.
+        filters.append({"name": "envoy.filters.http.fault", "typed_config": {"@type": FAULT_TYPE}})
+    filters.append({"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}})
+    manager: dict[str, Any] = {
+        "@type": HCM_TYPE,
+        "stat_prefix": stat_prefix,
+        "http_filters": filters,
+        # Apps behind the gateway and sidecars are trusted to set tracing headers; keep them.
+        "use_remote_address": False,
+        "generate_request_id": True,
+        **route,
+    }
+    if tracing.enabled:
+        manager["tracing"] = {
+            "random_sampling": {"value": tracing.sampling_percent},
+            "provider": {
+                "name": "envoy.tracers.zipkin",
+                "typed_config": {
+                    "@type": ZIPKIN_TYPE,
+                    "collector_cluster": TRACER_CLUSTER,
+                    "collector_endpoint": "/api/v2/spans",
+                    "collector_endpoint_version": "HTTP_JSON",
+                    "shared_span_context": True,
+                },
+            },
+        }
+    return manager
+
+
+def make_listener(
+    name: str,
+    address: str,
+    port: int,
+    manager: dict[str, Any],
+    direction: str | None,
+) -> dict[str, Any]:
+    """A listener with one HTTP connection manager. `direction` OUTBOUND/INBOUND makes Envoy report
+    CLIENT/SERVER spans the way Istio's sidecars do."""
+    listener: dict[str, Any] = {
+        "name": name,
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+        ],
+    }
+    if direction:
+        listener["traffic_direction"] = direction
+    return listener

@@ -1,0 +1,176 @@
+"""Route builders (RDS): Istio VirtualService http routes -> Envoy routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from meshcore.controlplane.builders.proto import FAULT_TYPE, PREVIOUS_HOSTS_TYPE, duration, percent
+from meshcore.model.istio import (
+    Destination,
+    HTTPFaultInjection,
+    HTTPMatchRequest,
+    HTTPRetry,
+    HTTPRoute,
+    StringMatch,
+)
+
+# Resolves a VirtualService destination to the Envoy cluster name that serves it.
+ClusterResolver = Callable[[Destination], str]
+
+# Istio's retry policy for routes that set none: 2 attempts on connection-level failures and 503.
+DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+DEFAULT_RETRY_ATTEMPTS = 2
+
+
+def make_string_matcher(match: StringMatch, ignore_case: bool = False) -> dict[str, Any]:
+    """Envoy StringMatcher (exact/prefix/safe_regex)."""
+    matcher: dict[str, Any] = (
+        {"safe_regex": {"regex": match.value}} if match.kind == "regex" else {match.kind: match.value}
+    )
+    if ignore_case and match.kind != "regex":
+        matcher["ignore_case"] = True
+    return matcher
+
+
+def make_route_match(match: HTTPMatchRequest | None) -> dict[str, Any]:
+    """RouteMatch from an Istio HTTPMatchRequest; None matches every request (prefix "/")."""
+    if match is None:
+        return {"prefix": "/"}
+    result: dict[str, Any] = {}
+    if match.uri is None:
+        result["prefix"] = "/"
+    elif match.uri.kind == "exact":
+        result["path"] = match.uri.value
+    elif match.uri.kind == "prefix":
+        result["prefix"] = match.uri.value
+    else:
+        result["safe_regex"] = {"regex": match.uri.value}
+    if match.ignore_uri_case:
+        result["case_sensitive"] = False
+    headers = [{"name": name, "string_match": make_string_matcher(value)} for name, value in match.headers]
+    # Istio matches method and authority through Envoy's pseudo-headers.
+    if match.method is not None:
+        headers.append({"name": ":method", "string_match": make_string_matcher(match.method)})
+    if match.authority is not None:
+        headers.append({"name": ":authority", "string_match": make_string_matcher(match.authority)})
+    if headers:
+        result["headers"] = headers
+    if match.query_params:
+        result["query_parameters"] = [
+            {"name": name, "string_match": make_string_matcher(value)} for name, value in match.query_params
+        ]
+    return result
+
+
+def make_retry_policy(retries: HTTPRetry | None) -> dict[str, Any] | None:
+    """Envoy retry_policy from Istio retries (None -> Istio's default; attempts 0 -> no retries)."""
+    if retries is None:
+        attempts, retry_on, per_try = DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_ON, None
+    else:
+        if retries.attempts == 0:
+            return None
+        attempts, retry_on, per_try = (
+            retries.attempts,
+            retries.retry_on or DEFAULT_RETRY_ON,
+            retries.per_try_timeout_s,
+        )
+    conditions = [part.strip() for part in retry_on.split(",") if part.strip()]
+    codes = [int(part) for part in conditions if part.isdigit()]
+    names = [part for part in conditions if not part.isdigit()]
+    if codes and "retriable-status-codes" not in names:
+        names.append("retriable-status-codes")
+    if "retriable-status-codes" in names and not codes:
+        codes = [503]
+    policy: dict[str, Any] = {
+        "retry_on": ",".join(names),
+        "num_retries": attempts,
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {"@type": PREVIOUS_HOSTS_TYPE},
+            }
+        ],
+        "host_selection_retry_max_attempts": "5",
+    }
+    if codes:
+        policy["retriable_status_codes"] = codes
+    if per_try is not None:
+        policy["per_try_timeout"] = duration(per_try)
+    return policy
+
+
+def make_fault(fault: HTTPFaultInjection) -> dict[str, Any]:
+    """The fault filter's per-route HTTPFault config."""
+    config: dict[str, Any] = {"@type": FAULT_TYPE}
+    if fault.delay is not None:
+        config["delay"] = {
+            "fixed_delay": duration(fault.delay.fixed_delay_s),
+            "percentage": percent(fault.delay.percentage),
+        }
+    if fault.abort is not None:
+        config["abort"] = {
+            "http_status": fault.abort.http_status,
+            "percentage": percent(fault.abort.percentage),
+        }
+    return config
+
+
+def make_route_action(http: HTTPRoute, resolve: ClusterResolver) -> dict[str, Any]:
+    """RouteAction: one cluster or weighted clusters, timeout, retries, mirroring, rewrite."""
+    action: dict[str, Any]
+    if len(http.route) == 1:
+        action = {"cluster": resolve(http.route[0].destination)}
+    else:
+        action = {
+            "weighted_clusters": {
+                "clusters": [
+                    {"name": resolve(target.destination), "weight": target.weight or 0}
+                    for target in http.route
+                    # Envoy rejects zero-weight entries only when all are zero; Istio drops them.
+                    if (target.weight or 0) > 0
+                ]
+            }
+        }
+    # Istio disables Envoy's 15 s default: no timeout unless the VirtualService sets one.
+    action["timeout"] = duration(http.timeout_s or 0.0)
+    retry = make_retry_policy(http.retries)
+    if retry is not None:
+        action["retry_policy"] = retry
+    if http.mirror is not None:
+        mirror: dict[str, Any] = {"cluster": resolve(http.mirror)}
+        if http.mirror_percentage is not None:
+            mirror["runtime_fraction"] = {"default_value": percent(http.mirror_percentage)}
+        action["request_mirror_policies"] = [mirror]
+    if http.rewrite is not None:
+        if http.rewrite.uri is not None:
+            action["prefix_rewrite"] = http.rewrite.uri
+        if http.rewrite.authority is not None:
+            action["host_rewrite_literal"] = http.rewrite.authority
+    return action
+
+
+def make_routes(http: HTTPRoute, resolve: ClusterResolver, name_prefix: str) -> list[dict[str, Any]]:
+    """One Envoy route per match clause (a route without match clauses matches everything)."""
+    action = make_route_action(http, resolve)
+    matches: list[HTTPMatchRequest | None] = list(http.match) or [None]
+    routes = []
+    for index, match in enumerate(matches):
+        route: dict[str, Any] = {
+            "name": f"{name_prefix}.{http.name or 'route'}.{index}",
+            "match": make_route_match(match),
+            "route": action,
+        }
+        if http.fault is not None:
+            route["typed_per_filter_config"] = {"envoy.filters.http.fault": make_fault(http.fault)}
+        routes.append(route)
+    return routes
+
+
+def make_default_route(cluster: str, name: str) -> dict[str, Any]:
+    """What a service gets without a VirtualService: everything to the whole service, Istio's retries."""
+    return {
+        "name": name,
+        "match": {"prefix": "/"},
+        "route": {"cluster": cluster, "timeout": "0s", "retry_policy": make_retry_policy(None)},
+    }

@@ -1,0 +1,278 @@
+"""translate(): the registry and the Istio resources -> the Envoy resources of every proxy.
+
+Pure: same inputs, same outputs; no I/O. The snapshot cache versions and publishes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from meshcore.controlplane.builders.clusters import (
+    make_inbound_cluster,
+    make_load_assignment,
+    make_outbound_cluster,
+)
+from meshcore.controlplane.builders.listeners import (
+    TracingSettings,
+    make_http_connection_manager,
+    make_listener,
+)
+from meshcore.controlplane.builders.proto import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    to_message,
+)
+from meshcore.controlplane.builders.routes import make_default_route, make_routes
+from meshcore.controlplane.naming import (
+    gateway_route_name,
+    inbound_cluster_name,
+    outbound_cluster_name,
+    outbound_route_name,
+    virtual_host_domains,
+    virtual_host_name,
+)
+from meshcore.model.istio import (
+    Destination,
+    DestinationRuleSpec,
+    VirtualServiceSpec,
+    destination_rule_spec,
+    virtual_service_spec,
+)
+from meshcore.model.registry import Registry, Service, Workload
+from meshcore.model.resources import Resource
+
+# type_url -> resource name -> message
+NodeResources = dict[str, dict[str, Message]]
+MESH_GATEWAY = "mesh"  # Istio's reserved gateway name for sidecar (east-west) traffic
+
+
+@dataclass(frozen=True)
+class MeshIndex:
+    """The resources looked up by the service they configure."""
+
+    registry: Registry
+    virtual_services: dict[str, VirtualServiceSpec]  # service name -> mesh VirtualService
+    gateway_virtual_services: tuple[VirtualServiceSpec, ...]  # bound to an ingress Gateway
+    destination_rules: dict[str, DestinationRuleSpec]  # service name -> DestinationRule
+
+    @classmethod
+    def build(cls, registry: Registry, resources: Sequence[Resource]) -> MeshIndex:
+        virtual_services: dict[str, VirtualServiceSpec] = {}
+        gateway_bound: list[VirtualServiceSpec] = []
+        rules: dict[str, DestinationRuleSpec] = {}
+        for resource in sorted(resources, key=lambda r: r.key):
+            if resource.kind == "VirtualService":
+                spec = virtual_service_spec(resource)
+                if not spec.gateways or MESH_GATEWAY in spec.gateways:
+                    for host in spec.hosts:
+                        service = registry.resolve_host(host, resource.namespace)
+                        if service is not None:
+                            virtual_services[service.name] = spec
+                if any(gateway != MESH_GATEWAY for gateway in spec.gateways):
+                    gateway_bound.append(spec)
+            elif resource.kind == "DestinationRule":
+                spec_dr = destination_rule_spec(resource)
+                service = registry.resolve_host(spec_dr.host, resource.namespace)
+                if service is not None:
+                    rules[service.name] = spec_dr
+        return cls(registry, virtual_services, tuple(gateway_bound), rules)
+
+    def cluster_for(self, destination: Destination) -> str:
+        service = self.registry.resolve_host(destination.host)
+        if service is None:  # validation refuses unknown hosts before translation
+            raise ValueError(f"unknown host {destination.host!r}")
+        port = destination.port or service.ports[0].number
+        return outbound_cluster_name(port, destination.subset, service.fqdn)
+
+
+def translate(
+    registry: Registry, resources: Sequence[Resource], tracing: TracingSettings
+) -> dict[str, NodeResources]:
+    """Envoy resources for every sidecar and the gateway, keyed by node id."""
+    index = MeshIndex.build(registry, resources)
+    clusters, endpoints = outbound_clusters(index)
+    outbound_routes = {
+        outbound_route_name(port): to_message(ROUTE_TYPE, route)
+        for port, route in outbound_route_configs(index).items()
+    }
+    nodes: dict[str, NodeResources] = {}
+    for workload in registry.workloads:
+        nodes[workload.node_id] = sidecar_resources(
+            index, workload, clusters, endpoints, outbound_routes, tracing
+        )
+    nodes[registry.gateway.node_id] = gateway_resources(index, clusters, endpoints, tracing)
+    return nodes
+
+
+def outbound_clusters(index: MeshIndex) -> tuple[dict[str, Message], dict[str, Message]]:
+    """A cluster per service port and per DestinationRule subset, with their endpoints."""
+    clusters: dict[str, Message] = {}
+    endpoints: dict[str, Message] = {}
+    for service in index.registry.services:
+        rule = index.destination_rules.get(service.name)
+        workloads = index.registry.workloads_of(service)
+        variants: list[tuple[str | None, Any, tuple[Workload, ...]]] = [
+            (None, rule.traffic_policy if rule else None, workloads)
+        ]
+        for subset in rule.subsets if rule else ():
+            selector = dict(subset.labels)
+            members = tuple(w for w in workloads if w.matches(selector))
+            variants.append((subset.name, subset.traffic_policy or rule.traffic_policy, members))
+        for port in service.ports:
+            for subset_name, policy, members in variants:
+                name = outbound_cluster_name(port.number, subset_name, service.fqdn)
+                clusters[name] = to_message(CLUSTER_TYPE, make_outbound_cluster(name, policy))
+                addresses = [(w.address, w.inbound_port) for w in members]
+                endpoints[name] = to_message(ENDPOINT_TYPE, make_load_assignment(name, addresses))
+    return clusters, endpoints
+
+
+def service_routes(index: MeshIndex, service: Service, port: int) -> list[dict[str, Any]]:
+    """The routes of one service: its VirtualService's, or everything to the whole service."""
+    spec = index.virtual_services.get(service.name)
+    name_prefix = virtual_host_name(service, port)
+    if spec is None:
+        return [make_default_route(outbound_cluster_name(port, None, service.fqdn), f"{name_prefix}.default")]
+    routes: list[dict[str, Any]] = []
+    for http in spec.http:
+        routes.extend(make_routes(http, index.cluster_for, name_prefix))
+    return routes
+
+
+def outbound_route_configs(index: MeshIndex) -> dict[int, dict[str, Any]]:
+    """One RouteConfiguration per service port, with a virtual host per service on that port."""
+    by_port: dict[int, list[dict[str, Any]]] = {}
+    for service in index.registry.services:
+        for port in service.ports:
+            by_port.setdefault(port.number, []).append(
+                {
+                    "name": virtual_host_name(service, port.number),
+                    "domains": virtual_host_domains(service, port.number),
+                    "routes": service_routes(index, service, port.number),
+                }
+            )
+    return {
+        port: {"name": outbound_route_name(port), "virtual_hosts": hosts, "validate_clusters": False}
+        for port, hosts in by_port.items()
+    }
+
+
+def sidecar_resources(
+    index: MeshIndex,
+    workload: Workload,
+    clusters: dict[str, Message],
+    endpoints: dict[str, Message],
+    outbound_routes: dict[str, Message],
+    tracing: TracingSettings,
+) -> NodeResources:
+    service = index.registry.service(workload.service)
+    port = service.ports[0].number if service else 9080
+    inbound_name = inbound_cluster_name(port)
+    inbound_routes = {
+        "route_config": {
+            "name": f"inbound|{port}||",
+            "virtual_hosts": [
+                {
+                    "name": f"inbound|http|{port}",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "name": "default",
+                            "match": {"prefix": "/"},
+                            "route": {"cluster": inbound_name, "timeout": "0s"},
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+    outbound_rds = {
+        "rds": {
+            "route_config_name": outbound_route_name(port),
+            "config_source": {"ads": {}, "resource_api_version": "V3"},
+        }
+    }
+    listeners = {
+        f"outbound_0.0.0.0_{port}": make_listener(
+            f"outbound_0.0.0.0_{port}",
+            workload.address,
+            workload.outbound_port,
+            make_http_connection_manager(
+                f"outbound_0.0.0.0_{port}", outbound_rds, tracing, with_fault_filter=True
+            ),
+            "OUTBOUND",
+        ),
+        "virtualInbound": make_listener(
+            "virtualInbound",
+            workload.address,
+            workload.inbound_port,
+            make_http_connection_manager(
+                f"inbound_0.0.0.0_{port}", inbound_routes, tracing, with_fault_filter=False
+            ),
+            "INBOUND",
+        ),
+    }
+    return {
+        CLUSTER_TYPE: {
+            **clusters,
+            inbound_name: to_message(CLUSTER_TYPE, make_inbound_cluster(workload, port)),
+        },
+        ENDPOINT_TYPE: dict(endpoints),
+        LISTENER_TYPE: {name: to_message(LISTENER_TYPE, listener) for name, listener in listeners.items()},
+        ROUTE_TYPE: dict(outbound_routes),
+    }
+
+
+def gateway_routes(index: MeshIndex) -> list[dict[str, Any]]:
+    """Gateway-bound VirtualServices if any; otherwise everything to the backend service's routes."""
+    if index.gateway_virtual_services:
+        routes: list[dict[str, Any]] = []
+        for spec in index.gateway_virtual_services:
+            for http in spec.http:
+                routes.extend(make_routes(http, index.cluster_for, "gateway"))
+        return routes
+    backend = index.registry.service(index.registry.gateway.backend_service)
+    if backend is None:
+        return []
+    return service_routes(index, backend, backend.ports[0].number)
+
+
+def gateway_resources(
+    index: MeshIndex,
+    clusters: dict[str, Message],
+    endpoints: dict[str, Message],
+    tracing: TracingSettings,
+) -> NodeResources:
+    gateway = index.registry.gateway
+    route_name = gateway_route_name(gateway.port)
+    route = {
+        "name": route_name,
+        "virtual_hosts": [{"name": "*", "domains": ["*"], "routes": gateway_routes(index)}],
+        "validate_clusters": False,
+    }
+    rds = {
+        "rds": {"route_config_name": route_name, "config_source": {"ads": {}, "resource_api_version": "V3"}}
+    }
+    listener_name = f"0.0.0.0_{gateway.port}"
+    listener = make_listener(
+        listener_name,
+        gateway.address,
+        gateway.port,
+        make_http_connection_manager(
+            f"outbound_0.0.0.0_{gateway.port}", rds, tracing, with_fault_filter=True
+        ),
+        # Like Istio's ingress gateway, the gateway starts traces and reports them as OUTBOUND.
+        "OUTBOUND",
+    )
+    return {
+        CLUSTER_TYPE: dict(clusters),
+        ENDPOINT_TYPE: dict(endpoints),
+        LISTENER_TYPE: {listener_name: to_message(LISTENER_TYPE, listener)},
+        ROUTE_TYPE: {route_name: to_message(ROUTE_TYPE, route)},
+    }

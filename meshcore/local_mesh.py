@@ -1,0 +1,198 @@
+"""The whole local mesh in one process tree: control plane (xDS + resource API) in this process;
+tracer, BookInfo apps, their Envoy sidecars and the ingress gateway as supervised children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from meshcore.bookinfo.topology import bookinfo_registry
+from meshcore.controlplane.api import make_api
+from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.service import ControlPlane
+from meshcore.controlplane.store import ResourceStore
+from meshcore.controlplane.xds_server import start_xds_server
+from meshcore.model.registry import Registry
+from meshcore.sidecar.binary import envoy_binary
+from meshcore.sidecar.bootstrap import MeshEndpoints, ProxyIdentity, make_bootstrap
+from meshcore.sidecar.supervisor import ProcessSpec, Supervisor
+
+log = logging.getLogger(__name__)
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """Where everything listens and keeps its data. Every port binds to 127.0.0.1."""
+
+    state_dir: Path = Path("state/mesh")
+    gateway_port: int = 8080
+    gateway_admin_port: int = 15000
+    xds_port: int = 15010
+    api_port: int = 15080
+    tracer_port: int = 9411
+    base_port: int = 16000  # first port of the workloads' blocks (app, inbound, outbound, admin)
+    traffic_rps: float = 0.0
+    traffic_users: dict[str | None, float] = field(default_factory=lambda: {None: 0.7, "jason": 0.3})
+    sampling_percent: float = 100.0
+    envoy_log_level: str = "warning"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.gateway_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    @property
+    def tracer_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.tracer_port}"
+
+
+def tracer_available() -> bool:
+    return importlib.util.find_spec("meshcore.tracer.__main__") is not None
+
+
+class LocalMesh:
+    """Start with `await mesh.start()`, stop with `await mesh.stop()`; one event loop."""
+
+    def __init__(self, settings: MeshSettings) -> None:
+        self.settings = settings
+        self.registry: Registry = bookinfo_registry(
+            base_port=settings.base_port,
+            gateway_port=settings.gateway_port,
+            gateway_admin_port=settings.gateway_admin_port,
+            address=LOOPBACK,
+        )
+        self.supervisor = Supervisor()
+        self.control_plane = ControlPlane(
+            self.registry,
+            ResourceStore(settings.state_dir / "resources.json"),
+            TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
+        )
+        self.traffic = None
+        self._xds_server = None
+        self._api_runner: web.AppRunner | None = None
+
+    @property
+    def endpoints(self) -> MeshEndpoints:
+        return MeshEndpoints(LOOPBACK, self.settings.xds_port, LOOPBACK, self.settings.tracer_port)
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._xds_server, _ = await start_xds_server(
+            self.control_plane.cache, self.control_plane.board, LOOPBACK, settings.xds_port
+        )
+        if tracer_available():
+            await self.supervisor.start(self._tracer_spec())
+        for workload in self.registry.workloads:
+            await self.supervisor.start(self._app_spec(workload.name))
+            await self.supervisor.start(self._proxy_spec(workload.name))
+        await self.supervisor.start(self._proxy_spec(self.registry.gateway.name))
+        if settings.traffic_rps > 0:
+            from meshcore.traffic import TrafficGenerator
+
+            self.traffic = TrafficGenerator(
+                settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
+            )
+            await self.traffic.start()
+        api = make_api(self.control_plane, self.supervisor, self.traffic)
+        self._api_runner = web.AppRunner(api, access_log=None)
+        await self._api_runner.setup()
+        await web.TCPSite(self._api_runner, LOOPBACK, settings.api_port).start()
+
+    async def stop(self) -> None:
+        if self.traffic is not None:
+            await self.traffic.stop()
+        if self._api_runner is not None:
+            await self._api_runner.cleanup()
+        await self.supervisor.stop_all()
+        if self._xds_server is not None:
+            await self._xds_server.stop(grace=0.5)
+
+    # -- child process specs -------------------------------------------------------------------
+
+    def _log(self, name: str) -> Path:
+        return self.settings.state_dir / "logs" / f"{name}.log"
+
+    def _tracer_spec(self) -> ProcessSpec:
+        return ProcessSpec(
+            name="tracer",
+            kind="tracer",
+            args=[
+                sys.executable, "-m", "meshcore.tracer",
+                "--host", LOOPBACK, "--port", str(self.settings.tracer_port),
+                "--db", str(self.settings.state_dir / "traces.sqlite3"),
+            ],
+            log_path=self._log("tracer"),
+        )  # fmt: skip
+
+    def _app_spec(self, workload_name: str) -> ProcessSpec:
+        workload = self.registry.workload(workload_name)
+        assert workload is not None
+        return ProcessSpec(
+            name=f"{workload.name}-app",
+            kind="app",
+            workload=workload.name,
+            args=[
+                sys.executable, "-m", "meshcore.bookinfo", workload.app,
+                "--version", workload.version,
+                "--host", workload.address, "--port", str(workload.app_port),
+                "--outbound", f"{workload.address}:{workload.outbound_port}",
+            ],
+            log_path=self._log(f"{workload.name}-app"),
+        )  # fmt: skip
+
+    def _proxy_spec(self, name: str) -> ProcessSpec:
+        gateway = self.registry.gateway
+        if name == gateway.name:
+            identity = ProxyIdentity(
+                gateway.node_id, gateway.node_cluster, LOOPBACK, gateway.admin_port, {"NAME": gateway.name}
+            )
+            kind = "gateway"
+        else:
+            workload = self.registry.workload(name)
+            assert workload is not None
+            identity = ProxyIdentity(
+                workload.node_id,
+                workload.node_cluster,
+                LOOPBACK,
+                workload.admin_port,
+                {"NAME": workload.name, "APP": workload.app, "VERSION": workload.version},
+            )
+            kind = "sidecar"
+        bootstrap_path = self.settings.state_dir / "bootstrap" / f"{name}.json"
+        bootstrap_path.parent.mkdir(parents=True, exist_ok=True)
+        bootstrap_path.write_text(json.dumps(make_bootstrap(identity, self.endpoints), indent=1))
+        return ProcessSpec(
+            name=f"{name}-proxy" if kind == "sidecar" else name,
+            kind=kind,
+            workload=name,
+            args=[
+                envoy_binary(), "-c", str(bootstrap_path),
+                # Each Envoy needs its own shared-memory namespace; its admin port is unique.
+                "--base-id", str(identity.admin_port),
+                "--concurrency", "1",
+                "--log-level", self.settings.envoy_log_level,
+                "--drain-time-s", "1",
+            ],
+            log_path=self._log(name if kind == "gateway" else f"{name}-proxy"),
+        )  # fmt: skip
+
+
+async def run_until_signalled(mesh: LocalMesh, stop: asyncio.Event) -> None:
+    await mesh.start()
+    try:
+        await stop.wait()
+    finally:
+        await mesh.stop()

@@ -1,0 +1,150 @@
+"""The real local mesh (`meshcore up`) as a test fixture: free ports, a temp state dir, a client.
+
+One mesh per test session (it takes a few seconds to start); tests that change routing call
+`reset()` first so each starts from Istio's defaults (no VirtualService, no DestinationRule).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from meshcore.bookinfo.topology import port_span
+from tests.support.ports import free_port, free_port_block
+from tests.support.processes import log_tail, start_process, stop_process
+from tests.support.waiting import wait_until
+
+REVIEWS_VERSION = re.compile(r"reviews-(v[123])")
+STAR = re.compile(r'<span class="star star-(\w+) star-(full|empty)">')
+RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
+REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
+DETAILS_UNAVAILABLE = "Sorry, product details are currently unavailable for this book."
+
+
+def star_colors(html: str) -> set[str]:
+    """Colors of the star elements on a product page (empty set: no stars shown)."""
+    return {color for color, _ in STAR.findall(html)}
+
+
+@dataclass
+class RunningMesh:
+    process: subprocess.Popen
+    state_dir: Path
+    ports: dict[str, int]
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
+    def tracer_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['tracer']}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir.parent / "meshcore-up.log"
+
+    # -- resource API ------------------------------------------------------------------------
+
+    def apply(self, text: str, wait: float = 10.0) -> requests.Response:
+        return self.session.post(
+            f"{self.api_url}/api/v1/apply", params={"wait": wait}, data=text.encode(), timeout=30
+        )
+
+    def apply_ok(self, text: str) -> dict[str, Any]:
+        response = self.apply(text)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not body["sync"]["pending"], body
+        return body
+
+    def delete(self, plural: str, name: str, wait: float = 10.0) -> requests.Response:
+        return self.session.delete(
+            f"{self.api_url}/api/v1/{plural}/{name}", params={"wait": wait}, timeout=30
+        )
+
+    def status(self) -> dict[str, Any]:
+        return self.session.get(f"{self.api_url}/api/v1/status", timeout=10).json()
+
+    def registry(self) -> dict[str, Any]:
+        return self.session.get(f"{self.api_url}/api/v1/registry", timeout=10).json()
+
+    def reset(self) -> None:
+        """Back to no routing resources (VirtualServices first: they reference the rules' subsets)."""
+        for plural in ("virtualservices", "destinationrules", "gateways"):
+            items = self.session.get(f"{self.api_url}/api/v1/{plural}", timeout=10).json()["items"]
+            for item in items:
+                response = self.delete(plural, item["metadata"]["name"])
+                assert response.status_code == 200, response.text
+        wait_until(self.all_in_sync, timeout=20, what="every proxy ACKs the reset config")
+
+    def all_in_sync(self) -> bool:
+        return all(node["in_sync"] for node in self.status()["nodes"])
+
+    # -- BookInfo through the gateway --------------------------------------------------------
+
+    def page(
+        self, user: str | None = None, path: str = "/productpage", timeout: float = 30
+    ) -> requests.Response:
+        cookies = {"user": user} if user else None
+        return requests.get(self.gateway_url + path, cookies=cookies, timeout=timeout)
+
+    def reviews_version(self, user: str | None = None) -> str | None:
+        """Which reviews version served the page ("v1".."v3"), None when the page did not say."""
+        response = self.page(user)
+        assert response.status_code == 200, response.text[:500]
+        match = REVIEWS_VERSION.search(response.text)
+        return match.group(1) if match else None
+
+    def versions_seen(self, requests_count: int, user: str | None = None) -> list[str | None]:
+        return [self.reviews_version(user) for _ in range(requests_count)]
+
+
+def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
+    """Start `meshcore up` on free loopback ports under `root`; wait until BookInfo answers."""
+    base = free_port_block(port_span())
+    ports = {
+        "gateway": free_port(),
+        "gateway_admin": free_port(),
+        "xds": free_port(),
+        "api": free_port(),
+        "tracer": free_port(),
+        "base": base,
+    }
+    state_dir = root / "mesh-state"
+    args = [
+        sys.executable, "-m", "meshcore.cli", "up",
+        "--state-dir", str(state_dir),
+        "--gateway-port", str(ports["gateway"]),
+        "--gateway-admin-port", str(ports["gateway_admin"]),
+        "--xds-port", str(ports["xds"]),
+        "--api-port", str(ports["api"]),
+        "--tracer-port", str(ports["tracer"]),
+        "--base-port", str(base),
+        "--traffic", str(traffic_rps),
+    ]  # fmt: skip
+    process = start_process(args, root / "meshcore-up.log")
+    mesh = RunningMesh(process, state_dir, ports)
+    try:
+        wait_until(lambda: mesh.page().status_code == 200, timeout=60, what="the gateway serves /productpage")
+        wait_until(mesh.all_in_sync, timeout=30, what="every proxy ACKs its config")
+    except TimeoutError:
+        stop_mesh(mesh)
+        raise RuntimeError(f"the mesh did not come up:\n{log_tail(mesh.log_path)}") from None
+    return mesh
+
+
+def stop_mesh(mesh: RunningMesh) -> None:
+    mesh.session.close()
+    stop_process(mesh.process, timeout=20)
