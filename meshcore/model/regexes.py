@@ -1,0 +1,86 @@
+"""Regex checks for Istio string matches, which Envoy evaluates with Google's RE2 engine.
+
+A pattern must compile with Python's ``re`` (so meshcore can reason about it) and must avoid the
+constructs RE2 refuses; otherwise Envoy would NACK the whole route table at push time, long after
+the user was told the apply succeeded.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Group openers after "(?" that RE2 rejects, with the reason shown to the user.
+_UNSUPPORTED_GROUPS: tuple[tuple[str, str], ...] = (
+    ("<=", "lookbehind (?<=...)"),
+    ("<!", "negative lookbehind (?<!...)"),
+    ("=", "lookahead (?=...)"),
+    ("!", "negative lookahead (?!...)"),
+    (">", "atomic group (?>...)"),
+    ("P=", "named backreference (?P=name)"),
+    ("(", "conditional group (?(...)...)"),
+)
+_QUANTIFIER_ENDS = "*+?}"
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be used in an Envoy route match, or None when it can."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regex {pattern!r}: {exc}"
+    construct = _first_re2_unsupported(pattern)
+    if construct:
+        return f"regex {pattern!r} uses {construct}, which is not supported by RE2 (Envoy's regex engine)"
+    return None
+
+
+def _first_re2_unsupported(pattern: str) -> str | None:
+    """Scan the pattern once, skipping escapes and character classes where these are literals."""
+    index = 0
+    in_class = False
+    previous_was_quantifier = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            escaped = pattern[index + 1 : index + 2]
+            if not in_class and escaped.isdigit() and escaped != "0":
+                return f"backreference \\{escaped}"
+            if not in_class and escaped == "g" and pattern[index + 2 : index + 3] == "<":
+                return "backreference \\g<...>"
+            if not in_class and escaped == "Z":
+                return "\\Z (use \\z or $)"
+            index += 2
+            previous_was_quantifier = False
+            continue
+        if in_class:
+            in_class = char != "]"
+            index += 1
+            continue
+        if char == "[":
+            in_class = True
+            index = _class_body_start(pattern, index)
+            previous_was_quantifier = False
+            continue
+        if char == "+" and previous_was_quantifier:
+            return "a possessive quantifier (e.g. a++)"
+        elif char == "(" and pattern[index + 1 : index + 2] == "?":
+            reason = next(
+                (why for opener, why in _UNSUPPORTED_GROUPS if pattern.startswith(opener, index + 2)), None
+            )
+            if reason:
+                return reason
+        previous_was_quantifier = char in _QUANTIFIER_ENDS and not (
+            char == "?" and pattern[index - 1 : index] == "("
+        )
+        index += 1
+    return None
+
+
+def _class_body_start(pattern: str, index: int) -> int:
+    """Index just past "[", "[^" and a leading "]" (which is a literal member, not the class end)."""
+    index += 1
+    if pattern[index : index + 1] == "^":
+        index += 1
+    if pattern[index : index + 1] == "]":
+        index += 1
+    return index
