@@ -21,7 +21,7 @@ def resources():
 def test_missing_endpoints_are_refused():
     broken = resources()
     broken[ENDPOINT_TYPE].pop("outbound|9080||ratings.default.svc.cluster.local")
-    with pytest.raises(InconsistentSnapshot, match="ratings.default.svc.cluster.local has no endpoints"):
+    with pytest.raises(InconsistentSnapshot, match=r"ratings\.default\.svc\.cluster\.local has no endpoints"):
         Snapshot.build(2, broken)
 
 

@@ -1,14 +1,13 @@
-"""Istio's BookInfo sample files (tests/meshcore/model/samples/) and a Resource factory for tests."""
+"""Istio's BookInfo sample files (meshcore/bookinfo/networking/) and a Resource factory for tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from meshcore.model.resources import Resource
 from meshcore.model.yaml_io import parse_documents
+from tests.support.samples import SAMPLES
 
-SAMPLES = Path(__file__).parent / "samples"
 SAMPLE_FILES = sorted(path.name for path in SAMPLES.glob("*.yaml"))
 
 
