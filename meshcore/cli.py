@@ -18,20 +18,15 @@ DEFAULT_API = os.environ.get("MESHCORE_API", "http://127.0.0.1:15080")
 PID_FILE = "meshcore.pid"
 
 
-def parse_users(values: list[str]) -> dict[str | None, float]:
-    """`--user jason=0.3` (repeatable); the rest of the traffic is anonymous."""
-    users: dict[str | None, float] = {}
-    for value in values:
-        name, _, weight = value.partition("=")
-        users[name] = float(weight or 1)
-    anonymous = 1.0 - sum(users.values())
-    if anonymous > 0:
-        users[None] = anonymous
-    return users
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     from meshcore.local_mesh import LocalMesh, MeshSettings
+    from meshcore.traffic import parse_users
+
+    try:
+        users = parse_users(args.user)
+    except ValueError as error:
+        print(f"meshcore up: {error}", file=sys.stderr)
+        return 2
 
     settings = MeshSettings(
         state_dir=Path(args.state_dir),
@@ -43,7 +38,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         base_port=args.base_port,
         traffic_rps=args.traffic,
         sampling_percent=args.sampling,
-        **({"traffic_users": parse_users(args.user)} if args.user else {}),
+        traffic_users=users,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

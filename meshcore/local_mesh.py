@@ -24,6 +24,7 @@ from meshcore.model.registry import Registry
 from meshcore.sidecar.binary import envoy_binary
 from meshcore.sidecar.bootstrap import MeshEndpoints, ProxyIdentity, make_bootstrap
 from meshcore.sidecar.supervisor import ProcessSpec, Supervisor
+from meshcore.traffic import DEFAULT_USERS, TrafficGenerator
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -41,7 +42,7 @@ class MeshSettings:
     tracer_port: int = 9411
     base_port: int = 16000  # first port of the workloads' blocks (app, inbound, outbound, admin)
     traffic_rps: float = 0.0
-    traffic_users: dict[str | None, float] = field(default_factory=lambda: {None: 0.7, "jason": 0.3})
+    traffic_users: dict[str | None, float] = field(default_factory=lambda: dict(DEFAULT_USERS))
     sampling_percent: float = 100.0
     envoy_log_level: str = "warning"
 
@@ -100,8 +101,6 @@ class LocalMesh:
             await self.supervisor.start(self._proxy_spec(workload.name))
         await self.supervisor.start(self._proxy_spec(self.registry.gateway.name))
         if settings.traffic_rps > 0:
-            from meshcore.traffic import TrafficGenerator
-
             self.traffic = TrafficGenerator(
                 settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
             )
