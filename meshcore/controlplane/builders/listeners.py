@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from meshcore.controlplane.builders.proto import FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, ZIPKIN_TYPE
+from meshcore.controlplane.builders.proto import (
+    FAULT_TYPE,
+    HCM_TYPE,
+    ROUTER_TYPE,
+    UUID_REQUEST_ID_TYPE,
+    ZIPKIN_TYPE,
+)
 
 TRACER_CLUSTER = "zipkin"  # static cluster in every bootstrap, pointing at the mesh's tracer
 
@@ -37,6 +43,9 @@ def make_http_connection_manager(
         # Apps behind the gateway and sidecars are trusted to set tracing headers; keep them.
         "use_remote_address": False,
         "generate_request_id": True,
+        # Keep the x-request-id exactly as the client sent it, so users can find their request's
+        # trace by it; Envoy would otherwise rewrite one hex digit to carry its sampling decision.
+        "request_id_extension": {"typed_config": {"@type": UUID_REQUEST_ID_TYPE, "pack_trace_reason": False}},
         **route,
     }
     if tracing.enabled:
