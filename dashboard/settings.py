@@ -1,13 +1,154 @@
-"""Django settings for the Meshscope dashboard (minimal until the dashboard lands)."""
+"""Django settings for the Meshscope dashboard.
+
+Everything comes from the environment with embedded defaults that work on one machine: SQLite in
+the state directory, the local mesh's URLs and a Redis the launcher (`python -m dashboard.stack`)
+starts itself when REDIS_URL is unset. DATABASE_URL switches to PostgreSQL. Values are validated
+at start by the system checks in dashboard/checks.py.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
+import dj_database_url
+import plotly
+
+from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = "meshscope-dev-only-not-secret"
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "state" / "dashboard.sqlite3"}
+STATE_DIR = Path(env_str("MESHSCOPE_STATE_DIR", str(BASE_DIR / "state")))
+
+# --- Core -----------------------------------------------------------------------------------------
+DEV_SECRET_KEY = "meshscope-dev-only-not-secret"
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "dashboard.core",
+    "dashboard.accounts",
+    "dashboard.topology",
+    "dashboard.services",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page and API requires login; views opt out with @login_not_required.
+    "dashboard.accounts.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database: SQLite in the state directory unless DATABASE_URL says otherwise ----------------------
+DATABASE_URL = env_secret("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": STATE_DIR / "dashboard.sqlite3",
+            # The poller writes a snapshot every second while pages read: wait instead of failing.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts -------------------------------------------------------------------------------------
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "topology:map"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Redis, Channels, Celery ----------------------------------------------------------------------
+# The launcher starts a Redis and exports REDIS_URL to its children when none is configured.
+REDIS_URL = env_secret("REDIS_URL", "redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": env_int("CHANNEL_LAYER_CAPACITY", 200, minimum=10)},
+    }
 }
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+# --- Mesh sources ---------------------------------------------------------------------------------
+MESHCORE_API_URL = env_str("MESHCORE_API_URL", "http://127.0.0.1:15080")
+MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
+# Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
+REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
+# Every call to a source gives up after this many seconds; the data is then marked stale.
+SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05)
+# Sidecars are polled concurrently by this many threads.
+ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum=1)
+
+# --- Topology -------------------------------------------------------------------------------------
+TOPOLOGY_POLL_INTERVAL_SECONDS = env_float("MESHSCOPE_POLL_INTERVAL", 1.0, minimum=0.2)
+SNAPSHOT_RETENTION_MINUTES = env_int("MESHSCOPE_SNAPSHOT_RETENTION_MINUTES", 60, minimum=1)
+# Edge/node health from the share of failed requests (percent of requests in the poll interval).
+HEALTH_DEGRADED_ERROR_PCT = env_float("MESHSCOPE_HEALTH_DEGRADED_PCT", 1.0, minimum=0)
+HEALTH_FAILING_ERROR_PCT = env_float("MESHSCOPE_HEALTH_FAILING_PCT", 20.0, minimum=0)
+# Below this rate (requests/s) an edge counts as idle.
+IDLE_EDGE_RPS = env_float("MESHSCOPE_IDLE_EDGE_RPS", 0.0, minimum=0)
+
+CELERY_BEAT_SCHEDULE = {
+    "topology-poll": {
+        "task": "topology.poll",
+        "schedule": TOPOLOGY_POLL_INTERVAL_SECONDS,
+        # A poll that could not start within one interval is useless: the next one supersedes it.
+        "options": {"expires": TOPOLOGY_POLL_INTERVAL_SECONDS * 2},
+    }
+}
+
+# --- Static files: our own plus Plotly.js straight from the plotly wheel ----------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = STATE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
+# Daphne serves static files itself (no separate web server in the embedded setup).
+SERVE_STATIC = env_bool("MESHSCOPE_SERVE_STATIC", True)
+
 USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("MESHSCOPE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -65,7 +65,7 @@ def test_up_stops_every_child_on_ctrl_c_and_keeps_resources_for_the_next_start(t
     assert len(children) >= 14  # 7 Envoys, 6 apps, the tracer
     mesh.process.send_signal(signal.SIGINT)
     assert mesh.process.wait(timeout=30) == 0
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [p.pid for p in alive]
     assert "stopping every child process" in mesh.log_path.read_text()
     wait_until(
