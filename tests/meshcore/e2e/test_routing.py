@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.mesh import star_colors
 from tests.support.samples import reviews_weights, sample
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mesh
 
@@ -64,3 +65,32 @@ def test_weighted_80_20_split_lands_within_statistical_tolerance(clean_mesh):
     # mean 100, sd 8.9. Four sd either side (64..136) fails a correct mesh with p < 1e-4.
     sd = math.sqrt(requests_count * 0.2 * 0.8)
     assert abs(seen["v3"] - 100) <= 4 * sd, seen
+
+
+def inbound_requests(mesh, workload_name: str) -> int:
+    workload = next(w for w in mesh.registry()["workloads"] if w["name"] == workload_name)
+    name = "cluster.inbound|9080||.upstream_rq_total"
+    stats = mesh.session.get(
+        f"http://127.0.0.1:{workload['admin_port']}/stats",
+        params={"format": "json", "filter": "^cluster.inbound"},
+        timeout=5,
+    ).json()["stats"]
+    return next((int(s["value"]) for s in stats if s.get("name") == name), 0)
+
+
+def test_mirroring_copies_traffic_to_v3_while_users_see_v1(clean_mesh):
+    clean_mesh.apply_ok(sample("destination-rule-all"))
+    clean_mesh.apply_ok(
+        reviews_weights(v1=100).replace(
+            "  - route:\n",
+            "  - mirror: {host: reviews, subset: v3}\n    mirrorPercentage: {value: 100}\n    route:\n",
+        )
+    )
+    before = inbound_requests(clean_mesh, "reviews-v3")
+    assert set(clean_mesh.versions_seen(10)) == {"v1"}
+    # Mirrored requests are fire-and-forget: wait until v3's sidecar has received all ten copies.
+    wait_until(
+        lambda: inbound_requests(clean_mesh, "reviews-v3") - before >= 10,
+        timeout=10,
+        what="mirrored copies reach v3",
+    )
