@@ -167,6 +167,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_process(args: argparse.Namespace) -> int:
+    status, payload = request(args.api, "POST", f"/api/v1/processes/{args.name}/{args.command}")
+    if status != 200:
+        return report_error(status, payload)
+    print(f"{payload['name']}: {payload['state']}")
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     pid_file = Path(args.state_dir) / PID_FILE
     try:
@@ -225,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="every workload, its sidecar and its xDS state")
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
     status.set_defaults(func=cmd_status)
+
+    for action, text in (
+        ("stop", "keep a process stopped (e.g. ratings-v1-app)"),
+        ("start", "start it again"),
+    ):
+        process = commands.add_parser(action, help=text)
+        process.add_argument("name", help="process name as `meshcore status -o json` lists it")
+        process.set_defaults(func=cmd_process)
 
     down = commands.add_parser("down", help="stop a mesh started with `up`")
     down.add_argument("--state-dir", default="state/mesh")

@@ -5,6 +5,7 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/status                         every proxy: process, xDS connection, ACK/NACK, version
   GET    /api/v1/events                         process restarts and exits
   GET    /api/v1/traffic                        the built-in traffic generator's report (404 if none)
+  POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
   GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
   POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...]     apply one object
@@ -202,6 +203,21 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
+async def control_process(request: web.Request) -> web.Response:
+    """POST /api/v1/processes/{name}/stop|start: hold a child stopped, or start it again."""
+    supervisor = request.app.get(SUPERVISOR)
+    name, action = request.match_info["name"], request.match_info["action"]
+    if supervisor is None or name not in supervisor.children:
+        return error_response(404, f"no process named {name!r} (see /api/v1/status)")
+    if action == "stop":
+        managed = await supervisor.hold(name)
+    elif action == "start":
+        managed = await supervisor.release(name)
+    else:
+        return error_response(404, f"unknown action {action!r}; use stop or start")
+    return web.json_response(managed.to_dict())
+
+
 async def events(request: web.Request) -> web.Response:
     supervisor = request.app.get(SUPERVISOR)
     return web.json_response({"events": list(supervisor.events) if supervisor else []})
@@ -236,6 +252,7 @@ def make_api(
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/traffic", traffic)
+    app.router.add_post("/api/v1/processes/{name}/{action}", control_process)
     app.router.add_post("/api/v1/apply", apply_batch)
     app.router.add_get("/api/v1/{plural}", list_resources)
     app.router.add_get("/api/v1/{plural}/{name}", get_resource)

@@ -54,6 +54,9 @@ class ManagedProcess:
     last_exit: int | None = None
     last_restart_at: float | None = None
     started_at: float = 0.0
+    # Held by an operator (`meshcore stop NAME`): not restarted until released.
+    held: bool = False
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class ManagedProcess:
             "state": self.state,
             "pid": self.process.pid if self.process and self.process.returncode is None else None,
             "restarts": self.restarts,
+            "held": self.held,
             "last_exit": self.last_exit,
             "last_restart_at": self.last_restart_at,
             "log": str(self.spec.log_path),
@@ -108,6 +112,15 @@ class Supervisor:
             if self._stopping:
                 managed.state = "stopped"
                 return
+            if managed.held:
+                managed.state = "stopped"
+                self._event(managed, "stopped", exit_code=code)
+                await managed.released.wait()
+                if self._stopping:
+                    return
+                await self._spawn(managed)
+                self._event(managed, "started", pid=managed.process.pid if managed.process else None)
+                continue
             if time.monotonic() - managed.started_at > STABLE_AFTER_S:
                 backoff = 0.1
             managed.state = "restarting"
@@ -145,9 +158,38 @@ class Supervisor:
             (m for m in self.children.values() if m.spec.workload == workload and m.spec.kind == kind), None
         )
 
+    async def hold(self, name: str, timeout: float = 5.0) -> ManagedProcess:
+        """Stop one child and keep it stopped (like scaling a deployment to zero). KeyError if unknown."""
+        managed = self.children[name]
+        managed.held = True
+        managed.released.clear()
+        process = managed.process
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        while managed.state != "stopped":  # the watcher records the exit on the next loop turn
+            await asyncio.sleep(0.01)
+        return managed
+
+    async def release(self, name: str) -> ManagedProcess:
+        """Start a held child again. KeyError if unknown."""
+        managed = self.children[name]
+        if managed.held:
+            managed.held = False
+            managed.released.set()
+            while managed.state != "running":
+                await asyncio.sleep(0.01)
+        return managed
+
     async def stop_all(self, timeout: float = 5.0) -> None:
         """SIGTERM every child (apps and tracer after the proxies), SIGKILL what is left after `timeout`."""
         self._stopping = True
+        for managed in self.children.values():
+            managed.released.set()
         order = {"gateway": 0, "sidecar": 1, "app": 2, "tracer": 3}
         running = sorted(
             (m for m in self.children.values() if m.process and m.process.returncode is None),

@@ -89,6 +89,16 @@ class RunningMesh:
                 assert response.status_code == 200, response.text
         wait_until(self.all_in_sync, timeout=20, what="every proxy ACKs the reset config")
 
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        """Run the `meshcore` command against this mesh, as a user would."""
+        return subprocess.run(
+            [sys.executable, "-m", "meshcore.cli", "--api", self.api_url, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
     def all_in_sync(self) -> bool:
         return all(node["in_sync"] for node in self.status()["nodes"])
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 
 import psutil
 import pytest
@@ -17,44 +15,34 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.mesh
 
 
-def meshcore(mesh, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "meshcore.cli", "--api", mesh.api_url, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_apply_get_delete_round_trip(clean_mesh):
     mesh = clean_mesh
-    applied = meshcore(mesh, "apply", "-f", str(SAMPLES / "destination-rule-all.yaml"))
+    applied = mesh.cli("apply", "-f", str(SAMPLES / "destination-rule-all.yaml"))
     assert applied.returncode == 0, applied.stderr
     assert "destinationrule.networking.istio.io/reviews created" in applied.stdout
-    from_stdin = meshcore(mesh, "apply", "-f", "-", stdin=reviews_weights(v2=100))
+    from_stdin = mesh.cli("apply", "-f", "-", stdin=reviews_weights(v2=100))
     assert "virtualservice.networking.istio.io/reviews created" in from_stdin.stdout
     assert set(mesh.versions_seen(5)) == {"v2"}
 
-    listed = meshcore(mesh, "get", "vs")
+    listed = mesh.cli("get", "vs")
     assert "reviews" in listed.stdout
-    exported = meshcore(mesh, "get", "virtualservices", "reviews", "-o", "yaml")
+    exported = mesh.cli("get", "virtualservices", "reviews", "-o", "yaml")
     document = yaml.safe_load(exported.stdout)
     assert (
         document["kind"] == "VirtualService"
         and document["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v2"
     )
     # What `get -o yaml` prints can be applied again unchanged (kubectl's edit loop).
-    again = meshcore(mesh, "apply", "-f", "-", stdin=exported.stdout)
+    again = mesh.cli("apply", "-f", "-", stdin=exported.stdout)
     assert "unchanged" in again.stdout, again.stdout + again.stderr
 
-    invalid = meshcore(mesh, "apply", "-f", "-", stdin=reviews_weights(v1=60, v2=30))
+    invalid = mesh.cli("apply", "-f", "-", stdin=reviews_weights(v1=60, v2=30))
     assert invalid.returncode == 1
     assert "spec.http[0].route" in invalid.stderr and "sum to 90" in invalid.stderr
 
-    deleted = meshcore(mesh, "delete", "vs", "reviews")
+    deleted = mesh.cli("delete", "vs", "reviews")
     assert deleted.returncode == 0 and "deleted" in deleted.stdout
-    assert meshcore(mesh, "get", "vs", "reviews").returncode == 1
+    assert mesh.cli("get", "vs", "reviews").returncode == 1
 
 
 def test_up_stops_every_child_on_ctrl_c_and_keeps_resources_for_the_next_start(tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import random
 import string
-import subprocess
-import sys
 
 import pytest
 
@@ -41,15 +39,6 @@ spec:
 """
 
 
-def meshcore_cli(mesh, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "meshcore.cli", "--api", mesh.api_url, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_rejected_config_is_reported_by_status_and_traffic_keeps_flowing(clean_mesh):
     mesh = clean_mesh
     mesh.apply_ok(sample("destination-rule-all"))
@@ -61,10 +50,10 @@ def test_rejected_config_is_reported_by_status_and_traffic_keeps_flowing(clean_m
     assert rejected, "no proxy rejected the oversized regex"
     assert any("program size" in r["message"] for r in rejected), rejected
 
-    status = meshcore_cli(mesh, "status")
+    status = mesh.cli("status")
     assert status.returncode == 0, status.stderr
     assert "NACK" in status.stdout and "program size" in status.stdout
-    as_json = json.loads(meshcore_cli(mesh, "status", "-o", "json").stdout)
+    as_json = json.loads(mesh.cli("status", "-o", "json").stdout)
     productpage = next(n for n in as_json["nodes"] if n["name"] == "productpage-v1")
     assert productpage["nacked"] and "program size" in productpage["nack"]["message"]
 
@@ -75,4 +64,4 @@ def test_rejected_config_is_reported_by_status_and_traffic_keeps_flowing(clean_m
     mesh.apply_ok(header_regex_route("^jason$"))
     wait_until(mesh.all_in_sync, timeout=10, what="every proxy ACKs the corrected config")
     assert set(mesh.versions_seen(5, user="jason")) == {"v2"}
-    assert "NACK" not in meshcore_cli(mesh, "status").stdout
+    assert "NACK" not in mesh.cli("status").stdout

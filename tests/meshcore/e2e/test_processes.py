@@ -1,4 +1,4 @@
-"""A sidecar that dies is restarted, reported, and traffic recovers."""
+"""Process supervision: a sidecar that dies is restarted and reported; an operator can hold an app down."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import signal
 
 import pytest
 
+from tests.support.mesh import RATINGS_UNAVAILABLE, star_colors
+from tests.support.samples import reviews_weights, sample
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mesh
@@ -32,3 +34,20 @@ def test_killed_sidecar_is_restarted_and_traffic_recovers(clean_mesh):
     wait_until(lambda: mesh.page().status_code == 200, timeout=20, what="the page answers again")
     wait_until(mesh.all_in_sync, timeout=20, what="the new sidecar ACKs its config")
     assert all(mesh.page().status_code == 200 for _ in range(10))
+
+
+def test_a_stopped_app_stays_down_until_started_again(clean_mesh):
+    mesh = clean_mesh
+    mesh.apply_ok(sample("destination-rule-all"))
+    mesh.apply_ok(reviews_weights(v2=100))
+    stopped = mesh.cli("stop", "ratings-v1-app")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    try:
+        assert node(mesh, "ratings-v1")["app_process"]["held"]
+        for _ in range(5):
+            assert RATINGS_UNAVAILABLE in mesh.page().text
+    finally:
+        started = mesh.cli("start", "ratings-v1-app")
+    assert started.returncode == 0 and "running" in started.stdout
+    wait_until(lambda: star_colors(mesh.page().text) == {"black"}, timeout=15, what="ratings come back")
+    assert mesh.cli("stop", "no-such-process").returncode == 1
