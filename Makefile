@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/meshcore up --traffic 5
+	$(BIN)/python -m dashboard.stack $(RUN_ARGS)
 
 mesh: $(STAMP)
 	$(BIN)/meshcore up

@@ -79,7 +79,11 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": STATE_DIR / "dashboard.sqlite3",
             # The poller writes a snapshot every second while pages read: wait instead of failing.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -96,7 +100,18 @@ REDIS_URL = env_secret("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": env_int("CHANNEL_LAYER_CAPACITY", 200, minimum=10)},
+        "CONFIG": {
+            # redis-py's async pool fails (rather than waits) past max_connections, and every
+            # websocket handshake borrows a connection for its group_add: size it for bursts of
+            # reconnecting browsers, not for the default 100.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 2000, minimum=10),
+                }
+            ],
+            "capacity": env_int("CHANNEL_LAYER_CAPACITY", 200, minimum=10),
+        },
     }
 }
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", REDIS_URL)

@@ -36,6 +36,8 @@ class MeshSettings:
 
     state_dir: Path = Path("state/mesh")
     gateway_port: int = 8080
+    # The gateway is the mesh's public entry point; everything else always binds to loopback.
+    gateway_address: str = LOOPBACK
     gateway_admin_port: int = 15000
     xds_port: int = 15010
     api_port: int = 15080
@@ -73,6 +75,7 @@ class LocalMesh:
             gateway_port=settings.gateway_port,
             gateway_admin_port=settings.gateway_admin_port,
             address=LOOPBACK,
+            gateway_address=settings.gateway_address,
         )
         self.supervisor = Supervisor()
         self.control_plane = ControlPlane(
@@ -80,7 +83,7 @@ class LocalMesh:
             ResourceStore(settings.state_dir / "resources.json"),
             TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
         )
-        self.traffic = None
+        self.traffic: TrafficGenerator | None = None
         self._xds_server = None
         self._api_runner: web.AppRunner | None = None
 
@@ -100,11 +103,11 @@ class LocalMesh:
             await self.supervisor.start(self._app_spec(workload.name))
             await self.supervisor.start(self._proxy_spec(workload.name))
         await self.supervisor.start(self._proxy_spec(self.registry.gateway.name))
-        if settings.traffic_rps > 0:
-            self.traffic = TrafficGenerator(
-                settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
-            )
-            await self.traffic.start()
+        # Always present, idle at rate 0 unless asked for: PUT /api/v1/traffic changes the rate.
+        self.traffic = TrafficGenerator(
+            settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
+        )
+        await self.traffic.start()
         api = make_api(self.control_plane, self.supervisor, self.traffic)
         self._api_runner = web.AppRunner(api, access_log=None)
         await self._api_runner.setup()

@@ -23,8 +23,11 @@ def bookinfo_registry(
     gateway_port: int = 8080,
     gateway_admin_port: int = 15000,
     address: str = "127.0.0.1",
+    gateway_address: str = "127.0.0.1",
 ) -> Registry:
-    """The registry of the local BookInfo mesh; workload i uses ports base_port + 10*i + 0..3."""
+    """The registry of the local BookInfo mesh; workload i uses ports base_port + 10*i + 0..3.
+    Workloads listen on `address`; the gateway's public listener on `gateway_address` (its admin
+    port always stays on loopback)."""
     services = tuple(Service(name) for name in dict.fromkeys(app for app, _ in BOOKINFO_WORKLOADS))
     workloads = []
     for index, (app, version) in enumerate(BOOKINFO_WORKLOADS):
@@ -41,7 +44,7 @@ def bookinfo_registry(
                 admin_port=block + 3,
             )
         )
-    gateway = Gateway(address=address, port=gateway_port, admin_port=gateway_admin_port)
+    gateway = Gateway(address=gateway_address, port=gateway_port, admin_port=gateway_admin_port)
     return Registry(services=services, workloads=tuple(workloads), gateway=gateway)
 
 

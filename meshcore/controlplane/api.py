@@ -4,7 +4,8 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/registry                       services, workloads, gateway
   GET    /api/v1/status                         every proxy: process, xDS connection, ACK/NACK, version
   GET    /api/v1/events                         process restarts and exits
-  GET    /api/v1/traffic                        the built-in traffic generator's report (404 if none)
+  GET    /api/v1/traffic                        the built-in traffic generator's report
+  PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
   GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
   POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
@@ -31,6 +32,7 @@ from meshcore.sidecar.supervisor import Supervisor
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_WAIT_S = 30.0
+MAX_TRAFFIC_RPS = 1000
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
 SUPERVISOR = web.AppKey("supervisor", object)
 TRAFFIC = web.AppKey("traffic", object)
@@ -230,7 +232,27 @@ async def registry(request: web.Request) -> web.Response:
 async def traffic(request: web.Request) -> web.Response:
     generator = request.app.get(TRAFFIC)
     if generator is None:
-        return error_response(404, "no traffic generator runs in this mesh (start with --traffic RPS)")
+        return error_response(404, "this control plane runs no traffic generator")
+    return web.json_response(generator.report())
+
+
+async def set_traffic_rate(request: web.Request) -> web.Response:
+    """PUT /api/v1/traffic {"rate": requests per second}: 0 pauses the generator."""
+    generator = request.app.get(TRAFFIC)
+    if generator is None:
+        return error_response(404, "this control plane runs no traffic generator")
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    rate = body.get("rate") if isinstance(body, dict) else None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= MAX_TRAFFIC_RPS:
+        return error_response(
+            400,
+            "invalid traffic",
+            [FieldError("rate", f"must be a number from 0 to {MAX_TRAFFIC_RPS} requests/s")],
+        )
+    generator.set_rate(float(rate))
     return web.json_response(generator.report())
 
 
@@ -252,6 +274,7 @@ def make_api(
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/traffic", traffic)
+    app.router.add_put("/api/v1/traffic", set_traffic_rate)
     app.router.add_post("/api/v1/processes/{name}/{action}", control_process)
     app.router.add_post("/api/v1/apply", apply_batch)
     app.router.add_get("/api/v1/{plural}", list_resources)

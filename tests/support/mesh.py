@@ -77,6 +77,15 @@ class RunningMesh:
     def status(self) -> dict[str, Any]:
         return self.session.get(f"{self.api_url}/api/v1/status", timeout=10).json()
 
+    def traffic(self) -> dict[str, Any]:
+        """The built-in traffic generator's report (what it sent and what came back)."""
+        return self.session.get(f"{self.api_url}/api/v1/traffic", timeout=10).json()
+
+    def set_traffic(self, rate: float) -> dict[str, Any]:
+        response = self.session.put(f"{self.api_url}/api/v1/traffic", json={"rate": rate}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def registry(self) -> dict[str, Any]:
         return self.session.get(f"{self.api_url}/api/v1/registry", timeout=10).json()
 

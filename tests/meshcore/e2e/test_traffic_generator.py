@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from meshcore.traffic import TrafficGenerator
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mesh
 
@@ -29,7 +30,15 @@ def test_generator_reports_pages_and_versions_served_by_the_mesh(clean_mesh):
     assert report["by_user"]["jason"] > 0 and report["by_user"]["anonymous"] > 0
 
 
-def test_traffic_endpoint_says_when_no_generator_runs(mesh):
-    response = mesh.session.get(f"{mesh.api_url}/api/v1/traffic", timeout=5)
-    assert response.status_code == 404
-    assert "--traffic" in response.json()["error"]
+def test_built_in_generator_rate_is_set_through_the_api(mesh):
+    assert mesh.traffic()["rate"] == 0
+    sent_before = mesh.traffic()["sent"]
+    try:
+        assert mesh.set_traffic(20)["rate"] == 20
+        wait_until(
+            lambda: mesh.traffic()["completed"] - sent_before >= 20, timeout=15, what="generated pages"
+        )
+    finally:
+        mesh.set_traffic(0)
+    bad = mesh.session.put(f"{mesh.api_url}/api/v1/traffic", json={"rate": -1}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "rate"

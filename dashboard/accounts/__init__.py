@@ -1,0 +1,1 @@
+"""Accounts: login/logout, the viewer and operator roles, the first admin."""

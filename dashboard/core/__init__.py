@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the project: system checks, shared templates helpers."""

@@ -1,0 +1,7 @@
+"""Websocket URL routes of every app."""
+
+from __future__ import annotations
+
+from dashboard.topology.routing import websocket_urlpatterns as topology_ws
+
+websocket_urlpatterns = [*topology_ws]

@@ -1,0 +1,1 @@
+"""Services and workloads: golden signals over time and the sidecar (Envoy) view."""

@@ -1,0 +1,112 @@
+"""Service and workload pages, and the metrics API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from dashboard.services.metrics import known_service, service_series, workload_series
+from dashboard.services.sidecar import sidecar_view
+from dashboard.sources import configured
+from dashboard.sources.errors import SourceError
+from dashboard.topology.params import BadParameter, int_param
+from dashboard.topology.snapshots import history, latest_snapshot
+
+
+def _latest_map() -> dict:
+    snapshot = latest_snapshot()
+    return snapshot.data if snapshot else {"nodes": [], "edges": []}
+
+
+def _documents(minutes: int, max_points: int) -> list[dict]:
+    return [s.data for s in history(minutes, max_points)]
+
+
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    current = _latest_map()
+    services = sorted((n for n in current["nodes"] if n["kind"] == "service"), key=lambda n: n["name"])
+    workloads = sorted((n for n in current["nodes"] if n["kind"] == "workload"), key=lambda n: n["name"])
+    return render(request, "services/list.html", {"services": services, "workloads": workloads})
+
+
+@require_GET
+def service_page(request: HttpRequest, name: str) -> HttpResponse:
+    current = _latest_map()
+    if not known_service([current], name):
+        raise Http404(f"unknown service {name!r}")
+    workloads = [n for n in current["nodes"] if n["kind"] == "workload" and n.get("service") == name]
+    return render(request, "services/service.html", {"name": name, "workloads": workloads})
+
+
+@require_GET
+def workload_page(request: HttpRequest, name: str) -> HttpResponse:
+    current = _latest_map()
+    node = next((n for n in current["nodes"] if n["id"] == f"wl:{name}"), None)
+    if node is None:
+        raise Http404(f"unknown workload {name!r}")
+    return render(request, "services/workload.html", {"name": name, "node": node})
+
+
+def _admin_address_and_status(name: str):
+    source = configured.registry_source()
+    registry = source.registry()
+    workload = registry.workload(name)
+    if workload is not None:
+        address = workload.admin_address
+    elif registry.gateway is not None and registry.gateway.name == name:
+        address = registry.gateway.admin_address
+    else:
+        return None, None, registry
+    try:
+        status = next((s for s in source.status() if s.name == name), None)
+    except SourceError:
+        status = None
+    return address, status, registry
+
+
+@require_GET
+def sidecar_page(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        address, status, registry = _admin_address_and_status(name)
+    except SourceError as error:
+        return render(
+            request, "services/sidecar.html", {"name": name, "view": None, "error": str(error)}, status=200
+        )
+    if address is None:
+        raise Http404(f"unknown sidecar {name!r}")
+    view = sidecar_view(configured.envoy_admin(), address, status, registry)
+    return render(request, "services/sidecar.html", {"name": name, "view": view, "error": None})
+
+
+def _window(request: HttpRequest) -> tuple[int, int]:
+    minutes = int_param(request.GET, "minutes", 10, 1, settings.SNAPSHOT_RETENTION_MINUTES)
+    max_points = int_param(request.GET, "max_points", 300, 1, 3600)
+    return minutes, max_points
+
+
+@require_GET
+def api_service_metrics(request: HttpRequest, name: str) -> JsonResponse:
+    """?minutes=N (1..retention, default 10), ?max_points=M: per-version golden-signal series."""
+    try:
+        minutes, max_points = _window(request)
+    except BadParameter as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    documents = _documents(minutes, max_points)
+    if not known_service(documents or [_latest_map()], name):
+        return JsonResponse({"error": f"unknown service {name!r}"}, status=404)
+    return JsonResponse({"minutes": minutes, **service_series(documents, name)})
+
+
+@require_GET
+def api_workload_metrics(request: HttpRequest, name: str) -> JsonResponse:
+    try:
+        minutes, max_points = _window(request)
+    except BadParameter as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    documents = _documents(minutes, max_points)
+    if not any(n["id"] == f"wl:{name}" for d in documents or [_latest_map()] for n in d.get("nodes", [])):
+        return JsonResponse({"error": f"unknown workload {name!r}"}, status=404)
+    return JsonResponse({"minutes": minutes, **workload_series(documents, name)})

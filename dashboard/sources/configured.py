@@ -1,0 +1,23 @@
+"""The adapters named by settings (one place to swap in Kubernetes or recorded sources)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
+from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
+from dashboard.sources.traces import TraceSource, ZipkinTraceSource
+
+
+def registry_source() -> RegistrySource:
+    if settings.REGISTRY_SOURCE == "controlplane":
+        return ControlPlaneRegistry(settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS)
+    raise ValueError(f"unsupported MESHSCOPE_REGISTRY_SOURCE {settings.REGISTRY_SOURCE!r}")
+
+
+def envoy_admin() -> EnvoyAdmin:
+    return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
+
+
+def trace_source() -> TraceSource:
+    return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, settings.SOURCE_TIMEOUT_SECONDS)

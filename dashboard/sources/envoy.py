@@ -1,0 +1,108 @@
+"""Envoy admin API adapter. Addresses are "host:port" of an admin listener; calls are GET only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from dashboard.sources.errors import SourceError
+from dashboard.sources.http import get_bytes, get_json
+
+# Only the per-cluster golden-signal stats the TrafficMap needs: keeps each poll's answer small.
+TRAFFIC_STATS_FILTER = (
+    r"^cluster\.(outbound|inbound)\|.*\.(upstream_rq_total|upstream_rq_[2345]xx|upstream_rq_timeout"
+    r"|upstream_rq_retry|upstream_cx_connect_fail|upstream_rq_time)$"
+)
+
+
+class EnvoyAdmin(Protocol):
+    """Read-only view of one Envoy's admin API. Every method raises SourceError on failure."""
+
+    def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
+        """`/stats?format=json&usedonly&filter=...`: {"stats": [{"name","value"} | {"histograms": ...}]}."""
+        ...
+
+    def clusters(self, address: str) -> dict[str, Any]: ...
+
+    def server_info(self, address: str) -> dict[str, Any]: ...
+
+    def listeners(self, address: str) -> dict[str, Any]: ...
+
+    def config_dump(self, address: str) -> dict[str, Any]: ...
+
+    def active_clusters(self, address: str) -> dict[str, Any]:
+        """`/config_dump?resource=dynamic_active_clusters`: the xDS clusters only (small)."""
+        ...
+
+
+class HttpEnvoyAdmin:
+    """The real admin API over HTTP; `timeout` in seconds per call. Thread-safe (no shared state)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
+        return get_json(
+            f"http://{address}/stats?format=json&usedonly&filter={quote(filter_regex, safe='')}", self.timeout
+        )
+
+    def clusters(self, address: str) -> dict[str, Any]:
+        return get_json(f"http://{address}/clusters?format=json", self.timeout)
+
+    def server_info(self, address: str) -> dict[str, Any]:
+        return get_json(f"http://{address}/server_info", self.timeout)
+
+    def listeners(self, address: str) -> dict[str, Any]:
+        return get_json(f"http://{address}/listeners?format=json", self.timeout)
+
+    def active_clusters(self, address: str) -> dict[str, Any]:
+        return get_json(f"http://{address}/config_dump?resource=dynamic_active_clusters", self.timeout)
+
+    def config_dump(self, address: str) -> dict[str, Any]:
+        # Config dumps can be large: allow a longer deadline than the per-second poll.
+        body = get_bytes(f"http://{address}/config_dump", max(self.timeout, 3.0))
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise SourceError(f"config_dump from {address}: invalid JSON ({error})") from None
+
+
+class RecordedEnvoyAdmin:
+    """Answers from recorded documents keyed by address (tests and the synthetic-mesh benchmark).
+
+    `documents[address]` maps an endpoint name ("stats", "clusters", ...) to its JSON, or to a
+    callable returning it (so a test can make counters move). A missing address raises SourceError,
+    as an unreachable sidecar would.
+    """
+
+    def __init__(self, documents: dict[str, dict[str, Any]]) -> None:
+        self.documents = documents
+
+    def _get(self, address: str, endpoint: str) -> dict[str, Any]:
+        try:
+            value = self.documents[address][endpoint]
+        except KeyError:
+            raise SourceError(f"{endpoint} from {address}: unreachable") from None
+        return value() if callable(value) else value
+
+    def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
+        return self._get(address, "stats")
+
+    def clusters(self, address: str) -> dict[str, Any]:
+        return self._get(address, "clusters")
+
+    def server_info(self, address: str) -> dict[str, Any]:
+        return self._get(address, "server_info")
+
+    def listeners(self, address: str) -> dict[str, Any]:
+        return self._get(address, "listeners")
+
+    def config_dump(self, address: str) -> dict[str, Any]:
+        return self._get(address, "config_dump")
+
+    def active_clusters(self, address: str) -> dict[str, Any]:
+        try:
+            return self._get(address, "active_clusters")
+        except SourceError:
+            return self._get(address, "config_dump")

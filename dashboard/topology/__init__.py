@@ -1,0 +1,1 @@
+"""Topology: the live service map (poll -> TrafficMap -> appenders -> snapshot -> websocket)."""

@@ -1,0 +1,194 @@
+"""One poll of the mesh: read every Envoy, build the TrafficMap, run the appenders, place nodes.
+
+Plain functions, no Django: the Celery task and the benchmarks call `poll_once` with the sources
+and state they want. Each Envoy is read concurrently with the source's own timeout; one that fails
+is marked stale instead of failing the poll. A failing registry falls back to the last good one.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from dashboard.sources.envoy import EnvoyAdmin
+from dashboard.sources.errors import SourceError
+from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
+from dashboard.topology.appenders import AppenderContext, HealthThresholds, run_appenders
+from dashboard.topology.envoystats import NodeSample, parse_stats
+from dashboard.topology.layout import assign_positions
+from dashboard.topology.state import PollState
+from dashboard.topology.tls import tls_cluster_names
+from dashboard.topology.trafficmap import TrafficMap, build_traffic_map
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    concurrency: int = 16
+    # Read config dumps for the mTLS flag (only when a sidecar's xDS version changes).
+    read_tls: bool = True
+
+
+def envoy_targets(registry: MeshRegistry) -> list[tuple[str, str]]:
+    """(node name, admin address) of every Envoy to read: the gateway and each workload's sidecar."""
+    targets = [(w.name, w.admin_address) for w in registry.workloads if w.admin_port]
+    if registry.gateway is not None and registry.gateway.admin_port:
+        targets.insert(0, (registry.gateway.name, registry.gateway.admin_address))
+    return targets
+
+
+def read_envoys(
+    envoy: EnvoyAdmin,
+    targets: list[tuple[str, str]],
+    concurrency: int,
+    clock: Callable[[], float] = time.time,
+) -> tuple[dict[str, NodeSample], set[str]]:
+    """Read /stats of every target concurrently; returns (samples, names that failed)."""
+
+    def read(target: tuple[str, str]) -> tuple[str, NodeSample | None]:
+        name, address = target
+        try:
+            document = envoy.stats(address)
+        except SourceError:
+            return name, None
+        # The read time is what the rate divides by: take it per Envoy, not per poll.
+        return name, NodeSample(taken_at=clock(), clusters=parse_stats(document))
+
+    samples: dict[str, NodeSample] = {}
+    failed: set[str] = set()
+    if not targets:
+        return samples, failed
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets)))) as pool:
+        for name, sample in pool.map(read, targets):
+            if sample is None:
+                failed.add(name)
+            else:
+                samples[name] = sample
+    return samples, failed
+
+
+def refresh_tls_clusters(
+    envoy: EnvoyAdmin,
+    targets: list[tuple[str, str]],
+    status: tuple[NodeStatus, ...],
+    state: PollState,
+    unreachable: set[str],
+) -> dict[str, set[str]]:
+    """TLS cluster names per Envoy, re-read from its config dump only when its acknowledged xDS
+    version changed (or was never read): config dumps are too big to fetch every second."""
+    cached: dict = state.load("tls_clusters") or {}
+    versions = {s.name: s.acked_version for s in status}
+    changed = False
+    for name, address in targets:
+        version = versions.get(name, "")
+        entry = cached.get(name)
+        if name in unreachable or (entry is not None and entry["version"] == version):
+            continue
+        try:
+            cached[name] = {
+                "version": version,
+                "clusters": sorted(tls_cluster_names(envoy.active_clusters(address))),
+            }
+            changed = True
+        except SourceError:
+            continue  # keep the last known answer; retried next poll
+    if changed:
+        state.save("tls_clusters", cached)
+    return {name: set(entry["clusters"]) for name, entry in cached.items()}
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector around one map build.
+
+    The build allocates tens of thousands of short-lived objects (no reference cycles: refcounting
+    frees them), which triggers full collections that rescan the poller's whole heap; at 5,000
+    edges that doubled the build time (90 ms -> 200 ms measured in benchmarks/bench_dashboard.py).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def build_map(
+    context: AppenderContext,
+    current: dict[str, NodeSample],
+    previous: dict[str, NodeSample],
+    taken_at: float,
+    unreachable: set[str] | frozenset[str] = frozenset(),
+    carry_over: TrafficMap | None = None,
+    previous_positions: dict[str, tuple[float, float]] | None = None,
+) -> tuple[TrafficMap, dict[str, tuple[float, float]]]:
+    """The CPU part of a poll: deltas -> TrafficMap -> appenders -> layout. Pure; no I/O."""
+    with _gc_paused():
+        traffic_map = build_traffic_map(
+            context.registry,
+            current=current,
+            previous=previous,
+            taken_at=taken_at,
+            unreachable=unreachable,
+            carry_over=carry_over,
+        )
+        run_appenders(traffic_map, context)
+        positions = assign_positions(traffic_map, previous_positions)
+    return traffic_map, positions
+
+
+def poll_once(
+    registry_source: RegistrySource,
+    envoy: EnvoyAdmin,
+    state: PollState,
+    config: PollConfig = PollConfig(),
+    clock: Callable[[], float] = time.time,
+) -> TrafficMap:
+    stale_sources: list[str] = []
+    try:
+        registry = registry_source.registry()
+        state.save("registry", registry.to_dict())
+    except SourceError:
+        stale_sources.append("registry")
+        cached = state.load("registry")
+        registry = parse_registry(cached) if cached else MeshRegistry(services=(), workloads=())
+    status: tuple[NodeStatus, ...] = ()
+    status_stale = False
+    try:
+        status = registry_source.status()
+    except SourceError:
+        status_stale = True
+        stale_sources.append("status")
+
+    targets = envoy_targets(registry)
+    samples, failed = read_envoys(envoy, targets, config.concurrency, clock)
+    previous = state.swap_samples(samples)
+    # The previous map is only needed to carry over what unreachable Envoys measured last time.
+    last = state.load("last_map") if failed else None
+    context = AppenderContext(
+        registry=registry,
+        status=status,
+        status_stale=status_stale,
+        thresholds=config.thresholds,
+        tls_clusters=refresh_tls_clusters(envoy, targets, status, state, failed) if config.read_tls else {},
+    )
+    previous_positions = {k: tuple(v) for k, v in (state.load("positions") or {}).items()}
+    traffic_map, positions = build_map(
+        context,
+        samples,
+        previous,
+        taken_at=clock(),
+        unreachable=failed,
+        carry_over=TrafficMap.from_dict(last) if last else None,
+        previous_positions=previous_positions,
+    )
+    traffic_map.stale_sources = stale_sources + [f"envoy:{name}" for name in sorted(failed)]
+    if positions != previous_positions:
+        state.save("positions", positions)
+    state.save("last_map", traffic_map.to_dict())
+    return traffic_map

@@ -1,0 +1,169 @@
+"""Render a positioned TrafficMap as a Plotly figure (plain JSON-able dict, no plotly import).
+
+Traces, in order: one line trace per edge health (colour), the edge-label trace (text at edge
+midpoints; customdata carries every label variant so the browser switches rate / error % / p95
+without a round trip), and the node trace. Every point's customdata starts with the id of its node
+or edge, which is what the browser uses to hide, find and open the side panel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.topology.trafficmap import Edge, Node, TrafficMap
+
+HEALTH_COLORS = {
+    "healthy": "#2e9e44",
+    "degraded": "#f0a30a",
+    "failing": "#d62728",
+    "idle": "#b5b5b5",
+    "unknown": "#7f7f7f",
+}
+NODE_SYMBOLS = {"gateway": "diamond", "service": "triangle-right", "workload": "circle", "unknown": "square"}
+LABEL_MODES = ("rate", "error", "p95")
+# Above these sizes text is drawn only on hover: thousands of SVG text elements cost Chromium
+# most of a second per update and are unreadable at that density anyway.
+MAX_EDGE_LABELS = 400
+MAX_NODE_LABELS = 400
+
+
+def _fmt_rate(edge: Edge) -> str:
+    return "n/a" if edge.rps is None else f"{edge.rps:.2f} rps"
+
+
+def _fmt_error(edge: Edge) -> str:
+    if edge.rps is None:
+        return "n/a"
+    return f"{edge.error_5xx_pct + edge.error_4xx_pct:.1f}% err"
+
+
+def _fmt_p95(edge: Edge) -> str:
+    return "n/a" if edge.p95_ms is None else f"p95 {edge.p95_ms:.1f} ms"
+
+
+def edge_labels(edge: Edge) -> dict[str, str]:
+    return {"rate": _fmt_rate(edge), "error": _fmt_error(edge), "p95": _fmt_p95(edge)}
+
+
+def _edge_hover(edge: Edge, source: Node, target: Node) -> str:
+    lines = [
+        f"<b>{source.label} → {target.label}</b>",
+        f"{_fmt_rate(edge)}  ({edge.health}{', stale' if edge.stale else ''})",
+        f"4xx {edge.error_4xx_pct:.1f}%  5xx {edge.error_5xx_pct:.1f}%",
+        "p50/p95/p99 "
+        + "/".join("n/a" if v is None else f"{v:.1f}" for v in (edge.p50_ms, edge.p95_ms, edge.p99_ms))
+        + " ms",
+        f"mTLS {'on' if edge.mtls else 'off'}",
+    ]
+    return "<br>".join(lines)
+
+
+def _node_hover(node: Node) -> str:
+    lines = [f"<b>{node.label}</b> ({node.kind})", f"health: {node.health}{' (idle)' if node.idle else ''}"]
+    if node.sidecar:
+        lines.append(f"sidecar: {node.sidecar.get('state')}")
+        if node.sidecar.get("nack"):
+            lines.append("config NACKed")
+    if node.stale:
+        lines.append("stale: sidecar unreachable")
+    return "<br>".join(lines)
+
+
+def render_figure(traffic_map: TrafficMap, label_mode: str = "rate") -> dict[str, Any]:
+    """The Plotly figure (`{"data": [...], "layout": {...}}`); nodes must have x/y set."""
+    nodes = traffic_map.nodes
+    line_traces: dict[str, dict[str, Any]] = {}
+    label_x: list[float] = []
+    label_y: list[float] = []
+    label_text: list[str] = []
+    label_custom: list[list[str]] = []
+    label_hover: list[str] = []
+    for edge in sorted(traffic_map.edges.values(), key=lambda e: e.id):
+        source, target = nodes.get(edge.source), nodes.get(edge.target)
+        if source is None or target is None or source.x is None or target.x is None:
+            continue
+        health = edge.health if edge.health in HEALTH_COLORS else "unknown"
+        trace = line_traces.setdefault(
+            health,
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"edges {health}",
+                "x": [],
+                "y": [],
+                "customdata": [],
+                "hoverinfo": "skip",
+                "line": {
+                    "color": HEALTH_COLORS[health],
+                    "width": 1.5 if health == "idle" else 2.5,
+                    "dash": "dot" if health == "idle" else "solid",
+                },
+                "meta": {"role": "edges", "health": health},
+            },
+        )
+        trace["x"].extend([source.x, target.x, None])
+        trace["y"].extend([source.y, target.y, None])
+        trace["customdata"].extend([[edge.id, edge.source, edge.target]] * 3)
+        labels = edge_labels(edge)
+        # Put the label at 60% of the way so labels of edges sharing a source do not pile up.
+        label_x.append(source.x + 0.6 * (target.x - source.x))
+        label_y.append(source.y + 0.6 * (target.y - source.y))
+        label_text.append(labels.get(label_mode, labels["rate"]))
+        label_custom.append(
+            [edge.id, edge.source, edge.target, labels["rate"], labels["error"], labels["p95"]]
+        )
+        label_hover.append(_edge_hover(edge, source, target))
+
+    ordered_nodes = sorted((n for n in nodes.values() if n.x is not None), key=lambda n: n.id)
+    node_trace = {
+        "type": "scatter",
+        "mode": "markers+text" if len(ordered_nodes) <= MAX_NODE_LABELS else "markers",
+        "name": "nodes",
+        "x": [n.x for n in ordered_nodes],
+        "y": [n.y for n in ordered_nodes],
+        "text": [n.label for n in ordered_nodes],
+        "textposition": "bottom center",
+        "customdata": [[n.id, n.label, n.kind] for n in ordered_nodes],
+        "hovertext": [_node_hover(n) for n in ordered_nodes],
+        "hoverinfo": "text",
+        "marker": {
+            "size": 22,
+            "symbol": [NODE_SYMBOLS.get(n.kind, "circle") for n in ordered_nodes],
+            "color": [HEALTH_COLORS.get(n.health, HEALTH_COLORS["unknown"]) for n in ordered_nodes],
+            "line": {
+                "width": [3 if n.stale or "nack" in n.flags else 1 for n in ordered_nodes],
+                "color": "#333",
+            },
+            "opacity": [0.45 if n.idle else 1.0 for n in ordered_nodes],
+        },
+        "meta": {"role": "nodes"},
+    }
+    label_trace = {
+        "type": "scatter",
+        "mode": "markers+text" if len(label_text) <= MAX_EDGE_LABELS else "markers",
+        "name": "edge labels",
+        "x": label_x,
+        "y": label_y,
+        "text": label_text,
+        "textposition": "top center",
+        "textfont": {"size": 10, "color": "#444"},
+        "customdata": label_custom,
+        "hovertext": label_hover,
+        "hoverinfo": "text",
+        "marker": {"size": 8, "color": "rgba(0,0,0,0.05)"},
+        "meta": {"role": "labels"},
+    }
+    data = [line_traces[h] for h in HEALTH_COLORS if h in line_traces] + [label_trace, node_trace]
+    layout = {
+        "showlegend": False,
+        "hovermode": "closest",
+        "dragmode": "pan",
+        # Same uirevision on every update: Plotly.react keeps the user's zoom and pan.
+        "uirevision": "topology",
+        "margin": {"l": 20, "r": 20, "t": 20, "b": 20},
+        "xaxis": {"visible": False, "zeroline": False},
+        "yaxis": {"visible": False, "zeroline": False},
+        "plot_bgcolor": "#fafafa",
+        "paper_bgcolor": "#fafafa",
+    }
+    return {"data": data, "layout": layout}

@@ -1,0 +1,51 @@
+"""Live map page and the topology JSON API (login required by the middleware)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from dashboard.topology.params import BadParameter, bool_param, int_param
+from dashboard.topology.snapshots import history, latest_snapshot, payload
+
+
+@require_GET
+def map_page(request: HttpRequest) -> HttpResponse:
+    snapshot = latest_snapshot()
+    initial = None if snapshot is None else payload(snapshot.taken_at, snapshot.data)
+    return render(
+        request,
+        "topology/map.html",
+        {"initial": initial, "poll_interval": settings.TOPOLOGY_POLL_INTERVAL_SECONDS, "replay_minutes": 30},
+    )
+
+
+@require_GET
+def api_topology(request: HttpRequest) -> JsonResponse:
+    """The current map and its figure; 503 until the first poll has stored a snapshot."""
+    snapshot = latest_snapshot()
+    if snapshot is None:
+        return JsonResponse(
+            {"error": "no topology snapshot yet: is the poller (celery beat + worker) running?"}, status=503
+        )
+    return JsonResponse(payload(snapshot.taken_at, snapshot.data))
+
+
+@require_GET
+def api_topology_history(request: HttpRequest) -> JsonResponse:
+    """?minutes=N (1..retention, default 30), ?max_points=M (1..3600, default 360), ?figures=true."""
+    try:
+        minutes = int_param(request.GET, "minutes", 30, 1, settings.SNAPSHOT_RETENTION_MINUTES)
+        max_points = int_param(request.GET, "max_points", 360, 1, 3600)
+        figures = bool_param(request.GET, "figures", False)
+    except BadParameter as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    snapshots = history(minutes, max_points)
+    return JsonResponse(
+        {
+            "minutes": minutes,
+            "snapshots": [payload(s.taken_at, s.data, with_figure=figures) for s in snapshots],
+        }
+    )

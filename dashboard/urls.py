@@ -1,0 +1,19 @@
+"""Root URLconf: one include per app."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from dashboard.services import views as services_views
+
+urlpatterns = [
+    path("", include("dashboard.topology.urls")),
+    path("accounts/", include("dashboard.accounts.urls")),
+    path("services/", include("dashboard.services.urls")),
+    path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
+    path(
+        "api/workloads/<str:name>/metrics", services_views.api_workload_metrics, name="api-workload-metrics"
+    ),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,79 @@
+"""Fixtures of the dashboard tests: a private Redis, the fake mesh, recorded Envoy answers, users.
+
+Every server here listens on a free loopback port and is stopped by PID when its fixture ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.redis_server import RedisServer, start_redis
+from tests.dashboard.fakemesh import FakeMesh
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    server = start_redis(log_path=tmp_path_factory.mktemp("redis") / "redis.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_layer(settings, redis_server):
+    """Point Channels and the poll state at the test Redis (flushed first)."""
+    import redis
+    from channels.layers import channel_layers
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    settings.REDIS_URL = redis_server.url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_server.url]},
+        }
+    }
+    channel_layers.backends.clear()
+    yield redis_server
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def fake_mesh() -> Iterator[FakeMesh]:
+    mesh = FakeMesh(rate=5.0).start()
+    try:
+        yield mesh
+    finally:
+        mesh.stop()
+
+
+@pytest.fixture
+def bookinfo_recording() -> dict:
+    """Answers recorded from the real local mesh under 5 rps (fixtures/record_mesh.py)."""
+    return load_fixture("bookinfo_mesh.json")
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("viewer1", password="viewer-pass-1")
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+    return user
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client

@@ -1,0 +1,140 @@
+"""Starting the dashboard's own processes (Daphne, Celery) for tests, on free ports, by PID."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.ports import free_port
+from tests.support.processes import log_tail, start_process, stop_process
+from tests.support.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def dashboard_env(state_dir: Path, redis_url: str, api_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "MESHSCOPE_STATE_DIR": str(state_dir),
+        "REDIS_URL": redis_url,
+        "MESHCORE_API_URL": api_url,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def migrate(env: dict[str, str], log: Path) -> None:
+    import os
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "migrate", "--noinput"],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    log.write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return start_process(
+        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        log, env=env, cwd=REPO,
+    )  # fmt: skip
+
+
+def start_beat(env: dict[str, str], log: Path, schedule: Path) -> subprocess.Popen:
+    return start_process(
+        [sys.executable, "-m", "celery", "-A", "dashboard", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+        log, env=env, cwd=REPO,
+    )  # fmt: skip
+
+
+def start_daphne(env: dict[str, str], log: Path, port: int) -> subprocess.Popen:
+    return start_process(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        log, env=env, cwd=REPO,
+    )  # fmt: skip
+
+
+class Dashboard:
+    """Daphne + Celery worker + beat on a free port with their own SQLite state; an admin exists."""
+
+    USER, PASSWORD = "test-admin", "test-admin-pass-123"
+
+    def __init__(self, tmp: Path, redis_url: str, api_url: str, **env: str) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dashboard_env(
+            tmp,
+            redis_url,
+            api_url,
+            DJANGO_SUPERUSER_USERNAME=self.USER,
+            DJANGO_SUPERUSER_PASSWORD=self.PASSWORD,
+            **env,
+        )
+        migrate(self.env, tmp / "migrate.log")
+        subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), "ensure_admin"],
+            env={**os.environ, **self.env},
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        self.worker = start_worker(self.env, tmp / "worker.log")
+        self.beat = start_beat(self.env, tmp / "beat.log", tmp / "beat-schedule")
+        self.daphne: subprocess.Popen | None = None
+        self.start_daphne()
+
+    def start_daphne(self) -> None:
+        self.daphne = start_daphne(self.env, self.tmp / "daphne.log", self.port)
+
+        def answers() -> bool:
+            with urllib.request.urlopen(self.url + "/accounts/login/", timeout=2) as response:
+                return response.status == 200
+
+        wait_until(answers, timeout=30, what="daphne")
+
+    def stop(self) -> None:
+        for process in (self.daphne, self.beat, self.worker):
+            if process is not None:
+                stop_process(process)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {n}\n{log_tail(self.tmp / n, 25)}" for n in ("daphne.log", "worker.log", "beat.log")
+        )
+
+    def login(self) -> urllib.request.OpenerDirector:
+        """An HTTP client with a logged-in session (cookies kept)."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(self.url + "/accounts/login/", timeout=10).read()
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        body = urllib.parse.urlencode(
+            {"username": self.USER, "password": self.PASSWORD, "csrfmiddlewaretoken": token}
+        )
+        request = urllib.request.Request(
+            self.url + "/accounts/login/", data=body.encode(), headers={"Referer": self.url + "/"}
+        )
+        opener.open(request, timeout=10).read()
+        assert any(c.name == "sessionid" for c in jar), "login failed"
+        return opener
+
+
+def get_json(opener: urllib.request.OpenerDirector, url: str) -> Any:
+    with opener.open(url, timeout=10) as response:
+        return json.loads(response.read())

@@ -1,0 +1,137 @@
+"""`python -m dashboard.stack` (what `make run` runs): starts, answers, and Ctrl-C leaves nothing.
+
+The fast variant runs without the mesh (pointed at the fake mesh); the `mesh` variant starts the
+real local mesh on free ports too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.ports import free_port, free_port_block
+from tests.support.processes import log_tail, stop_process
+from tests.support.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_stack(
+    tmp_path: Path, port: int, extra_args: list[str], env: dict[str, str]
+) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / "stack.out"
+    clean_env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL")
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.stack", "--port", str(port), *extra_args],
+        cwd=REPO,
+        env={**clean_env, "MESHSCOPE_STATE_DIR": str(tmp_path / "state"), **env},
+        stdout=open(log, "wb"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, log
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def ctrl_c_and_check_nothing_is_left(process: subprocess.Popen, log: Path, started_pids: set[int]) -> None:
+    children = {p.pid for p in descendants(process.pid)} | started_pids
+    assert children, "the launcher started no children"
+    process.send_signal(signal.SIGINT)
+    try:
+        assert process.wait(timeout=60) == 0, log_tail(log)
+    finally:
+        stop_process(process)
+    alive = [
+        pid
+        for pid in children
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == [], f"left behind: {alive}\n{log_tail(log)}"
+    assert "all stopped" in log.read_text()
+
+
+def run_smoke(tmp_path: Path, extra_args: list[str], env: dict[str, str], timeout: float) -> str:
+    port = free_port()
+    process, log = start_stack(tmp_path, port, extra_args, env)
+    try:
+        wait_until(
+            lambda: "Meshscope is up" in log.read_text() or process.poll() is not None,
+            timeout=timeout,
+            what="the launcher",
+        )
+        output = log.read_text()
+        assert f"Meshscope is up: http://127.0.0.1:{port}/" in output, log_tail(log)
+        password = re.search(r"with password: (\S+)", output).group(1)
+        assert (tmp_path / "state" / "admin-password").read_text().strip() == password
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
+            assert response.status == 200
+        started = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", output)}
+        ctrl_c_and_check_nothing_is_left(process, log, started)
+        return output
+    finally:
+        stop_process(process)
+
+
+def test_stack_starts_answers_and_stops_everything(tmp_path, fake_mesh):
+    output = run_smoke(tmp_path, ["--no-mesh"], {"MESHCORE_API_URL": fake_mesh.api_url}, timeout=90)
+    for name in ("redis", "daphne", "celery-worker", "celery-beat"):
+        assert f"started {name}" in output
+
+
+def test_second_run_reuses_the_admin_without_printing_the_password(tmp_path, fake_mesh):
+    run_smoke(tmp_path, ["--no-mesh"], {"MESHCORE_API_URL": fake_mesh.api_url}, timeout=90)
+    port = free_port()
+    process, log = start_stack(tmp_path, port, ["--no-mesh"], {"MESHCORE_API_URL": fake_mesh.api_url})
+    try:
+        wait_until(lambda: "Meshscope is up" in log.read_text() or process.poll() is not None, timeout=90)
+        output = log.read_text()
+        assert "with password" not in output and "admin-password" in output
+        started = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", output)}
+        ctrl_c_and_check_nothing_is_left(process, log, started)
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.mesh
+def test_stack_with_the_real_mesh_stops_every_envoy(tmp_path):
+    base = free_port_block(60)
+    gateway, admin, xds, api, tracer = (free_port() for _ in range(5))
+    mesh_args = (
+        f"--gateway-port {gateway} --gateway-admin-port {admin} --xds-port {xds} --api-port {api} "
+        f"--tracer-port {tracer} --base-port {base}"
+    )
+    env = {"MESHCORE_API_URL": f"http://127.0.0.1:{api}", "MESHCORE_TRACER_URL": f"http://127.0.0.1:{tracer}"}
+    port = free_port()
+    process, log = start_stack(tmp_path, port, ["--mesh-args", mesh_args], env)
+    try:
+        wait_until(lambda: "Meshscope is up" in log.read_text() or process.poll() is not None, timeout=120)
+        assert "started mesh" in log.read_text(), log_tail(log)
+
+        def productpage_ok() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{gateway}/productpage", timeout=5) as response:
+                return response.status == 200
+
+        wait_until(productpage_ok, timeout=60, what="BookInfo through the gateway")
+        # Every Envoy and app of the mesh is a descendant of the launcher: all must go.
+        everything = {p.pid for p in descendants(process.pid)}
+        assert len(everything) > 10
+        started = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", log.read_text())}
+        ctrl_c_and_check_nothing_is_left(process, log, started | everything)
+    finally:
+        stop_process(process)
