@@ -203,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the local mesh in the foreground")
     up.add_argument("--state-dir", default="state/mesh", help="resources, logs and data (default state/mesh)")
     up.add_argument("--gateway-port", type=int, default=8080)
-    up.add_argument("--gateway-address", default="127.0.0.1", help="the gateway's listen address (0.0.0.0 in containers)")
+    up.add_argument(
+        "--gateway-address", default="127.0.0.1", help="the gateway's listen address (0.0.0.0 in containers)"
+    )
     up.add_argument("--gateway-admin-port", type=int, default=15000)
     up.add_argument("--xds-port", type=int, default=15010)
     up.add_argument("--api-port", type=int, default=15080)

@@ -25,7 +25,9 @@ NODE = REGISTRY.workload("productpage-v1").node_id
 
 def snapshots(generation: int, *documents: str) -> dict[str, Snapshot]:
     resources = [r for d in documents for r in parse_documents(d)]
-    return {n: Snapshot.build(generation, r) for n, r in translate(REGISTRY, resources, TracingSettings()).items()}
+    return {
+        n: Snapshot.build(generation, r) for n, r in translate(REGISTRY, resources, TracingSettings()).items()
+    }
 
 
 async def acked(board: NodeStatusBoard, type_url: str) -> bool:
@@ -132,7 +134,9 @@ async def test_nack_is_recorded_with_envoys_message_and_stale_nonces_are_ignored
         assert newer.type_url == ROUTE_TYPE
         # A late reply to the superseded response is ignored; the NACK of the newest is recorded.
         envoy.send(ROUTE_TYPE, nonce=routes.nonce, version=routes.version_info, names=["9080"], error="old")
-        envoy.send(ROUTE_TYPE, nonce=newer.nonce, version=routes.version_info, names=["9080"], error="bad regex")
+        envoy.send(
+            ROUTE_TYPE, nonce=newer.nonce, version=routes.version_info, names=["9080"], error="bad regex"
+        )
         await async_wait_until(lambda: nacked(board), what="the NACK is recorded")
         status = board.to_dict(NODE)
         assert status["nacked"] and status["nack"]["message"] == "bad regex"
