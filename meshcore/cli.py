@@ -163,7 +163,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{node['name']:22} {node['kind']:8} {process.get('state', '-'):11} {process.get('restarts', 0)!s:8} "
             f"{app.get('state', '-'):11} {xds:13} {node['config_version']:8} {node['acked_version']:6}"
         )
-        if node["nack"] and node["nacked"]:
+        if node["nack"]:
             print(f"  rejected {node['nack']['type_url'].rsplit('.', 1)[-1]}: {node['nack']['message']}")
     return 0
 

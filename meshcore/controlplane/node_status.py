@@ -86,7 +86,12 @@ class NodeStatusBoard:
 
     def to_dict(self, node_id: str) -> dict[str, Any]:
         status = self.node(node_id)
-        nack = status.last_nack
+        last = status.last_nack
+        last_dict = (
+            None
+            if last is None
+            else {"type_url": last.type_url, "version": last.version, "message": last.message, "at": last.at}
+        )
         return {
             "node_id": node_id,
             "connected": status.connected,
@@ -96,9 +101,9 @@ class NodeStatusBoard:
             and status.acked_generation == status.sent_generation
             and not status.nacked,
             "nacked": status.nacked,
-            "nack": None
-            if nack is None
-            else {"type_url": nack.type_url, "version": nack.version, "message": nack.message, "at": nack.at},
+            # The rejection in force now (None once a later config is ACKed); last_nack keeps history.
+            "nack": last_dict if status.nacked else None,
+            "last_nack": last_dict,
             "types": {
                 type_url.rsplit(".", 1)[-1]: {
                     "sent": status.sent.get(type_url),

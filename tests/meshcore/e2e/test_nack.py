@@ -65,3 +65,5 @@ def test_rejected_config_is_reported_by_status_and_traffic_keeps_flowing(clean_m
     wait_until(mesh.all_in_sync, timeout=10, what="every proxy ACKs the corrected config")
     assert set(mesh.versions_seen(5, user="jason")) == {"v2"}
     assert "NACK" not in mesh.cli("status").stdout
+    recovered = next(n for n in mesh.status()["nodes"] if n["name"] == "productpage-v1")
+    assert recovered["nack"] is None and "program size" in recovered["last_nack"]["message"]
