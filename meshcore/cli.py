@@ -53,6 +53,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             await mesh.start()
             pid_file.write_text(str(os.getpid()))
+            if not await mesh.wait_ready():
+                not_ready = [c.spec.name for c in mesh.supervisor.children.values() if not c.ready]
+                print(
+                    f"meshcore: not ready after 60 s: {', '.join(not_ready)} (see {settings.state_dir}/logs)"
+                )
             print(
                 f"meshcore is up: BookInfo at {settings.gateway_url}/productpage, resource API at "
                 f"{settings.api_url}, tracer at {settings.tracer_url}. Ctrl-C stops it.",
@@ -141,6 +146,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def process_state(process: dict[str, Any]) -> str:
+    """ "ready" once a running process passed its readiness probe; otherwise its state."""
+    if not process:
+        return "-"
+    return "ready" if process.get("state") == "running" and process.get("ready") else process["state"]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     status, payload = request(args.api, "GET", "/api/v1/status")
     if status != 200:
@@ -160,8 +172,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             else ("SYNCED" if node["in_sync"] else ("STALE" if node["connected"] else "DISCONNECTED"))
         )
         print(
-            f"{node['name']:22} {node['kind']:8} {process.get('state', '-'):11} {process.get('restarts', 0)!s:8} "
-            f"{app.get('state', '-'):11} {xds:13} {node['config_version']:8} {node['acked_version']:6}"
+            f"{node['name']:22} {node['kind']:8} {process_state(process):11} {process.get('restarts', 0)!s:8} "
+            f"{process_state(app):11} {xds:13} {node['config_version']:8} {node['acked_version']:6}"
         )
         if node["nack"]:
             print(f"  rejected {node['nack']['type_url'].rsplit('.', 1)[-1]}: {node['nack']['message']}")

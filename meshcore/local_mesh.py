@@ -113,6 +113,18 @@ class LocalMesh:
         await self._api_runner.setup()
         await web.TCPSite(self._api_runner, LOOPBACK, settings.api_port).start()
 
+    def all_ready(self) -> bool:
+        return all(child.ready for child in self.supervisor.children.values())
+
+    async def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every child passed its readiness probe; False if `timeout` passed first."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.all_ready():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     async def stop(self) -> None:
         if self.traffic is not None:
             await self.traffic.stop()
@@ -137,6 +149,7 @@ class LocalMesh:
                 "--db", str(self.settings.state_dir / "traces.sqlite3"),
             ],
             log_path=self._log("tracer"),
+            ready_url=f"{self.settings.tracer_url}/health",
         )  # fmt: skip
 
     def _app_spec(self, workload_name: str) -> ProcessSpec:
@@ -153,6 +166,7 @@ class LocalMesh:
                 "--outbound", f"{workload.address}:{workload.outbound_port}",
             ],
             log_path=self._log(f"{workload.name}-app"),
+            ready_url=f"http://{workload.address}:{workload.app_port}/health",
         )  # fmt: skip
 
     def _proxy_spec(self, name: str) -> ProcessSpec:
@@ -189,6 +203,8 @@ class LocalMesh:
                 "--drain-time-s", "1",
             ],
             log_path=self._log(name if kind == "gateway" else f"{name}-proxy"),
+            # Envoy's /ready answers 200 once its initial xDS config is in force.
+            ready_url=f"http://{LOOPBACK}:{identity.admin_port}/ready",
         )  # fmt: skip
 
 

@@ -196,6 +196,7 @@ async def status(request: web.Request) -> web.Response:
     supervisor = request.app.get(SUPERVISOR)
     return web.json_response(
         {
+            "ready": bool(supervisor) and all(m.ready for m in supervisor.children.values()),
             "generation": control_plane.generation,
             "published_at": control_plane.published_at,
             "resource_revision": control_plane.store.revision,

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 MAX_BACKOFF_S = 5.0
 # A child that stayed up this long is considered healthy again: its backoff starts over.
 STABLE_AFTER_S = 30.0
+PROBE_TIMEOUT_S = 60.0
 
 
 def _die_with_parent() -> None:
@@ -43,6 +46,8 @@ class ProcessSpec:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     workload: str = ""
+    # Polled after each start until it answers 200 (Kubernetes' readiness probe, run once).
+    ready_url: str = ""
 
 
 @dataclass
@@ -57,6 +62,7 @@ class ManagedProcess:
     # Held by an operator (`meshcore stop NAME`): not restarted until released.
     held: bool = False
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +70,7 @@ class ManagedProcess:
             "kind": self.spec.kind,
             "workload": self.spec.workload,
             "state": self.state,
+            "ready": self.ready,
             "pid": self.process.pid if self.process and self.process.returncode is None else None,
             "restarts": self.restarts,
             "held": self.held,
@@ -78,6 +85,7 @@ class Supervisor:
         self.children: dict[str, ManagedProcess] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self._watchers: list[asyncio.Task] = []
+        self._probes: set[asyncio.Task] = set()
         self._stopping = False
 
     async def start(self, spec: ProcessSpec) -> ManagedProcess:
@@ -101,7 +109,25 @@ class Supervisor:
                 preexec_fn=_die_with_parent,
             )
         managed.state = "running"
+        managed.ready = not managed.spec.ready_url
         managed.started_at = time.monotonic()
+        if managed.spec.ready_url:
+            self._probes.add(asyncio.create_task(self._probe(managed, managed.process)))
+
+    async def _probe(self, managed: ManagedProcess, process: asyncio.subprocess.Process) -> None:
+        """Mark the child ready once its ready_url answers 200 (bounded: gives up after 60 s)."""
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        timeout = aiohttp.ClientTimeout(total=1)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while process.returncode is None and time.monotonic() < deadline:
+                try:
+                    async with session.get(managed.spec.ready_url) as response:
+                        if response.status == 200:
+                            managed.ready = managed.process is process
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.05)
 
     async def _watch(self, managed: ManagedProcess) -> None:
         backoff = 0.1
@@ -109,6 +135,7 @@ class Supervisor:
             assert managed.process is not None
             code = await managed.process.wait()
             managed.last_exit = code
+            managed.ready = False
             if self._stopping:
                 managed.state = "stopped"
                 return
@@ -208,5 +235,5 @@ class Supervisor:
                     os.killpg(managed.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
                 await managed.process.wait()  # type: ignore[union-attr]
             managed.state = "stopped"
-        for watcher in self._watchers:
-            watcher.cancel()
+        for task in [*self._watchers, *self._probes]:
+            task.cancel()

@@ -156,8 +156,11 @@ def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
     process = start_process(args, root / "meshcore-up.log")
     mesh = RunningMesh(process, state_dir, ports)
     try:
-        wait_until(lambda: mesh.page().status_code == 200, timeout=60, what="the gateway serves /productpage")
+        wait_until(
+            lambda: mesh.status()["ready"], timeout=60, what="every process passes its readiness probe"
+        )
         wait_until(mesh.all_in_sync, timeout=30, what="every proxy ACKs its config")
+        wait_until(lambda: mesh.page().status_code == 200, timeout=30, what="the gateway serves /productpage")
     except TimeoutError:
         stop_mesh(mesh)
         raise RuntimeError(f"the mesh did not come up:\n{log_tail(mesh.log_path)}") from None
