@@ -36,6 +36,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from meshcore.bookinfo import productpage_html
+from meshcore.bookinfo.env_settings import env_seconds
 from meshcore.bookinfo.mesh_client import MESH_CLIENT, MeshCallError, MeshClient, install_mesh_client
 from meshcore.bookinfo.propagation import forward_headers
 
@@ -78,23 +79,10 @@ class ProductpageSettings:
     def from_env(cls, env: Mapping[str, str]) -> ProductpageSettings:
         """Read BOOKINFO_{DETAILS,REVIEWS,RATINGS}_TIMEOUT; ValueError names a bad variable."""
         return cls(
-            details_timeout=_timeout(env, "BOOKINFO_DETAILS_TIMEOUT"),
-            reviews_timeout=_timeout(env, "BOOKINFO_REVIEWS_TIMEOUT"),
-            ratings_timeout=_timeout(env, "BOOKINFO_RATINGS_TIMEOUT"),
+            details_timeout=env_seconds(env, "BOOKINFO_DETAILS_TIMEOUT", 3.0),
+            reviews_timeout=env_seconds(env, "BOOKINFO_REVIEWS_TIMEOUT", 3.0),
+            ratings_timeout=env_seconds(env, "BOOKINFO_RATINGS_TIMEOUT", 3.0),
         )
-
-
-def _timeout(env: Mapping[str, str], name: str, default: float = 3.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name}: must be > 0 seconds, got {value}")
-    return value
 
 
 @dataclass(frozen=True)

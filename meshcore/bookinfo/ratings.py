@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.bookinfo.env_settings import env_seconds
+
 DEFAULT_RATINGS: dict[str, int] = {"Reviewer1": 5, "Reviewer2": 4}
 FAILURE_MODES = ("v-faulty", "v-delayed", "v-unavailable", "v-unhealthy")
 
@@ -45,22 +47,11 @@ class RatingsSettings:
         mode = env.get("SERVICE_VERSION") or version
         return cls(
             mode=mode if mode in FAILURE_MODES else "",
-            delay_seconds=_env_float(env, "RATINGS_DELAY_SECONDS", 7.0),
-            unhealthy_after_seconds=_env_float(env, "RATINGS_UNHEALTHY_AFTER_SECONDS", 900.0),
+            delay_seconds=env_seconds(env, "RATINGS_DELAY_SECONDS", 7.0, allow_zero=True),
+            unhealthy_after_seconds=env_seconds(
+                env, "RATINGS_UNHEALTHY_AFTER_SECONDS", 900.0, allow_zero=True
+            ),
         )
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name}: must be >= 0, got {value}")
-    return value
 
 
 @dataclass

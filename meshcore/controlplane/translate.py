@@ -110,6 +110,13 @@ def translate(
     return nodes
 
 
+def rds_over_ads(route_name: str) -> dict[str, Any]:
+    """The HCM routes part: fetch RouteConfiguration `route_name` over the ADS stream."""
+    return {
+        "rds": {"route_config_name": route_name, "config_source": {"ads": {}, "resource_api_version": "V3"}}
+    }
+
+
 def outbound_clusters(index: MeshIndex) -> tuple[dict[str, Message], dict[str, Message]]:
     """A cluster per service port and per DestinationRule subset, with their endpoints."""
     clusters: dict[str, Message] = {}
@@ -192,12 +199,7 @@ def sidecar_resources(
             ],
         }
     }
-    outbound_rds = {
-        "rds": {
-            "route_config_name": outbound_route_name(port),
-            "config_source": {"ads": {}, "resource_api_version": "V3"},
-        }
-    }
+    outbound_rds = rds_over_ads(outbound_route_name(port))
     listeners = {
         f"outbound_0.0.0.0_{port}": make_listener(
             f"outbound_0.0.0.0_{port}",
@@ -256,9 +258,7 @@ def gateway_resources(
         "virtual_hosts": [{"name": "*", "domains": ["*"], "routes": gateway_routes(index)}],
         "validate_clusters": False,
     }
-    rds = {
-        "rds": {"route_config_name": route_name, "config_source": {"ads": {}, "resource_api_version": "V3"}}
-    }
+    rds = rds_over_ads(route_name)
     listener_name = f"0.0.0.0_{gateway.port}"
     listener = make_listener(
         listener_name,

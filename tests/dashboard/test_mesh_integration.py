@@ -14,35 +14,10 @@ import urllib.request
 import pytest
 
 from tests.dashboard.procs import Dashboard, get_json
+from tests.support.samples import reviews_weights, sample
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.mesh
-
-REVIEWS_V1_ONLY = """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: reviews
-spec:
-  host: reviews
-  subsets:
-  - name: v1
-    labels: {version: v1}
-  - name: v2
-    labels: {version: v2}
-  - name: v3
-    labels: {version: v3}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +93,8 @@ def test_topology_rates_match_the_traffic_generator(mesh, dashboard, http):
 
 
 def test_pinning_reviews_to_v1_makes_v2_and_v3_idle(mesh, dashboard, http):
-    result = mesh.apply_ok(REVIEWS_V1_ONLY)
-    assert not result["sync"]["rejected"]
+    mesh.apply_ok(sample("destination-rule-all"))
+    assert not mesh.apply_ok(reviews_weights(v1=100))["sync"]["rejected"]
     try:
 
         def v2_v3_idle() -> bool:
