@@ -89,7 +89,10 @@ async def read_documents(request: web.Request) -> list[Resource]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValidationError([FieldError("body", f"not UTF-8 text: {error}")]) from error
-    return parse_documents(text)
+    resources = parse_documents(text)
+    if not resources:
+        raise ValidationError([FieldError("body", "no resources found (every document is empty)")])
+    return resources
 
 
 async def guarded(action: Callable[[], Any]) -> Any:
