@@ -195,7 +195,8 @@ class NodeStatus:
     connected: bool = True
     config_version: str = ""
     acked_version: str = ""
-    nack: dict[str, Any] | None = None
+    nack: dict[str, Any] | None = None  # the rejection in force now
+    last_nack: dict[str, Any] | None = None  # the latest rejection, kept after a later ACK
     process: ProcessState = field(default_factory=ProcessState)
     # The workload's application process, when the control plane supervises it (local mesh).
     app_process: ProcessState | None = None
@@ -226,6 +227,7 @@ def parse_status(document: dict[str, Any]) -> tuple[NodeStatus, ...]:
                     config_version=str(node.get("config_version") or ""),
                     acked_version=str(node.get("acked_version") or ""),
                     nack=node.get("nack"),
+                    last_nack=node.get("last_nack") or node.get("nack"),
                     process=_process(node.get("process")) or ProcessState(),
                     app_process=_process(node.get("app_process")),
                 )

@@ -150,7 +150,13 @@ def test_sidecar_page_shows_clusters_listeners_xds_and_config(viewer_client, mon
     html = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()
     assert "outbound|9080|v2|reviews.default.svc.cluster.local" in html
     assert "127.0.0.1:25002" in html  # a host of that cluster
-    assert "route: unknown cluster" in html
+    assert "route: unknown cluster" in html and "health-failing" in html
+    # Once a later config is ACKed the rejection stays visible, as history.
+    status[status.index(next(s for s in status if s.name == "reviews-v2"))] = replace(
+        reviews, last_nack={"version": "7", "message": "route: unknown cluster", "at": "now"}
+    )
+    resolved = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()
+    assert "resolved by a later config" in resolved and "route: unknown cluster" in resolved
     assert "ClustersConfigDump" in html or "config-section" in html
     # An unreachable sidecar still renders, with the failure shown as stale data.
     monkeypatch.setattr(configured, "envoy_admin", lambda: RecordedEnvoyAdmin({}))
