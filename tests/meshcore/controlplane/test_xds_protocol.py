@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
@@ -65,6 +66,9 @@ class FakeEnvoy:
             request.error_detail.CopyFrom(status_pb2.Status(code=3, message=error))
         self.requests.put_nowait(request)
 
+    def ack(self, response: discovery_pb2.DiscoveryResponse, names=()) -> None:
+        self.send(response.type_url, nonce=response.nonce, version=response.version_info, names=names)
+
     async def receive(self, timeout: float = 5.0) -> discovery_pb2.DiscoveryResponse:
         return await asyncio.wait_for(self.stream.read(), timeout)
 
@@ -73,74 +77,63 @@ class FakeEnvoy:
         await self.channel.close()
 
 
-async def start(cache: SnapshotCache, board: NodeStatusBoard):
+@pytest.fixture
+async def xds():
+    """(cache with generation 1 published, status board, a connected FakeEnvoy)."""
+    cache, board = SnapshotCache(), NodeStatusBoard()
+    cache.set_snapshots(snapshots(1))
     server, port = await start_xds_server(cache, board, "127.0.0.1", 0)
-    return server, FakeEnvoy(port)
+    envoy = FakeEnvoy(port)
+    yield cache, board, envoy
+    await envoy.close()
+    await server.stop(0)
 
 
-async def test_first_request_is_answered_ack_is_recorded_and_not_answered():
-    cache, board = SnapshotCache(), NodeStatusBoard()
-    cache.set_snapshots(snapshots(1))
-    server, envoy = await start(cache, board)
-    try:
-        envoy.send(CLUSTER_TYPE)
-        response = await envoy.receive()
-        assert response.type_url == CLUSTER_TYPE and response.nonce
-        assert len(response.resources) == len(cache.get(NODE).resources(CLUSTER_TYPE))
-        envoy.send(CLUSTER_TYPE, nonce=response.nonce, version=response.version_info)
-        envoy.send(ENDPOINT_TYPE, names=["outbound|9080||reviews.default.svc.cluster.local"])
-        endpoints = await envoy.receive()
-        # The ACK produced no response: the next message is the answer to the EDS request.
-        assert endpoints.type_url == ENDPOINT_TYPE
-        assert [r.type_url for r in endpoints.resources] == [ENDPOINT_TYPE]
-        assert board.node(NODE).acked[CLUSTER_TYPE] == response.version_info
-    finally:
-        await envoy.close()
-        await server.stop(0)
+REVIEWS_EDS = ["outbound|9080||reviews.default.svc.cluster.local"]
 
 
-async def test_new_snapshot_pushes_clusters_then_endpoints_again():
-    cache, board = SnapshotCache(), NodeStatusBoard()
-    cache.set_snapshots(snapshots(1))
-    server, envoy = await start(cache, board)
-    try:
-        envoy.send(CLUSTER_TYPE)
-        clusters = await envoy.receive()
-        envoy.send(CLUSTER_TYPE, nonce=clusters.nonce, version=clusters.version_info)
-        envoy.send(ENDPOINT_TYPE, names=["outbound|9080||reviews.default.svc.cluster.local"])
-        endpoints = await envoy.receive()
-        envoy.send(ENDPOINT_TYPE, nonce=endpoints.nonce, version=endpoints.version_info,
-                   names=["outbound|9080||reviews.default.svc.cluster.local"])  # fmt: skip
-        cache.set_snapshots(snapshots(2, sample("destination-rule-all")))
-        pushed = [await envoy.receive(), await envoy.receive()]
-        assert [p.type_url for p in pushed] == [CLUSTER_TYPE, ENDPOINT_TYPE]
-        assert pushed[0].version_info != clusters.version_info
-    finally:
-        await envoy.close()
-        await server.stop(0)
+async def test_first_request_is_answered_ack_is_recorded_and_not_answered(xds):
+    cache, board, envoy = xds
+    envoy.send(CLUSTER_TYPE)
+    response = await envoy.receive()
+    assert response.type_url == CLUSTER_TYPE and response.nonce
+    assert len(response.resources) == len(cache.get(NODE).resources(CLUSTER_TYPE))
+    envoy.ack(response)
+    envoy.send(ENDPOINT_TYPE, names=REVIEWS_EDS)
+    endpoints = await envoy.receive()
+    # The ACK produced no response: the next message is the answer to the EDS request.
+    assert endpoints.type_url == ENDPOINT_TYPE
+    assert [r.type_url for r in endpoints.resources] == [ENDPOINT_TYPE]
+    assert board.node(NODE).acked[CLUSTER_TYPE] == response.version_info
 
 
-async def test_nack_is_recorded_with_envoys_message_and_stale_nonces_are_ignored():
-    cache, board = SnapshotCache(), NodeStatusBoard()
-    cache.set_snapshots(snapshots(1))
-    server, envoy = await start(cache, board)
-    try:
-        envoy.send(ROUTE_TYPE, names=["9080"])
-        routes = await envoy.receive()
-        envoy.send(ROUTE_TYPE, nonce=routes.nonce, version=routes.version_info, names=["9080"])
-        await async_wait_until(lambda: acked(board, ROUTE_TYPE), what="the ACK is recorded")
-        cache.set_snapshots(snapshots(2, sample("destination-rule-all"), sample("virtual-service-all-v1")))
-        newer = await envoy.receive()
-        assert newer.type_url == ROUTE_TYPE
-        # A late reply to the superseded response is ignored; the NACK of the newest is recorded.
-        envoy.send(ROUTE_TYPE, nonce=routes.nonce, version=routes.version_info, names=["9080"], error="old")
-        envoy.send(
-            ROUTE_TYPE, nonce=newer.nonce, version=routes.version_info, names=["9080"], error="bad regex"
-        )
-        await async_wait_until(lambda: nacked(board), what="the NACK is recorded")
-        status = board.to_dict(NODE)
-        assert status["nacked"] and status["nack"]["message"] == "bad regex"
-        assert board.node(NODE).acked[ROUTE_TYPE] == routes.version_info  # the last good one
-    finally:
-        await envoy.close()
-        await server.stop(0)
+async def test_new_snapshot_pushes_clusters_then_endpoints_again(xds):
+    cache, _board, envoy = xds
+    envoy.send(CLUSTER_TYPE)
+    clusters = await envoy.receive()
+    envoy.ack(clusters)
+    envoy.send(ENDPOINT_TYPE, names=REVIEWS_EDS)
+    endpoints = await envoy.receive()
+    envoy.ack(endpoints, names=REVIEWS_EDS)
+    cache.set_snapshots(snapshots(2, sample("destination-rule-all")))
+    pushed = [await envoy.receive(), await envoy.receive()]
+    assert [p.type_url for p in pushed] == [CLUSTER_TYPE, ENDPOINT_TYPE]
+    assert pushed[0].version_info != clusters.version_info
+
+
+async def test_nack_is_recorded_with_envoys_message_and_stale_nonces_are_ignored(xds):
+    cache, board, envoy = xds
+    envoy.send(ROUTE_TYPE, names=["9080"])
+    routes = await envoy.receive()
+    envoy.ack(routes, names=["9080"])
+    await async_wait_until(lambda: acked(board, ROUTE_TYPE), what="the ACK is recorded")
+    cache.set_snapshots(snapshots(2, sample("destination-rule-all"), sample("virtual-service-all-v1")))
+    newer = await envoy.receive()
+    assert newer.type_url == ROUTE_TYPE
+    # A late reply to the superseded response is ignored; the NACK of the newest is recorded.
+    envoy.send(ROUTE_TYPE, nonce=routes.nonce, version=routes.version_info, names=["9080"], error="old")
+    envoy.send(ROUTE_TYPE, nonce=newer.nonce, version=routes.version_info, names=["9080"], error="bad regex")
+    await async_wait_until(lambda: nacked(board), what="the NACK is recorded")
+    status = board.to_dict(NODE)
+    assert status["nacked"] and status["nack"]["message"] == "bad regex"
+    assert board.node(NODE).acked[ROUTE_TYPE] == routes.version_info  # the last good one
