@@ -66,23 +66,20 @@ class SpanProblem:
 
 def normalize_trace_id(value: Any, field: str = "traceId") -> str:
     """Lowercase 16 or 32 hex characters, not all zero."""
-    if not isinstance(value, str):
-        raise SpanFieldError(field, f"must be a string of 16 or 32 hex characters, got {_show(value)}")
-    lowered = value.lower()
-    if _TRACE_ID.fullmatch(lowered) is None:
-        raise SpanFieldError(field, f"must be 16 or 32 hex characters, got {_show(value)}")
-    if lowered in _ZERO_IDS:
-        raise SpanFieldError(field, "must not be all zeros")
-    return lowered
+    return _normalize_hex_id(value, field, _TRACE_ID, "16 or 32")
 
 
 def normalize_span_id(value: Any, field: str) -> str:
     """Lowercase 16 hex characters, not all zero."""
+    return _normalize_hex_id(value, field, _SPAN_ID, "16")
+
+
+def _normalize_hex_id(value: Any, field: str, pattern: re.Pattern[str], lengths: str) -> str:
     if not isinstance(value, str):
-        raise SpanFieldError(field, f"must be a string of 16 hex characters, got {_show(value)}")
+        raise SpanFieldError(field, f"must be a string of {lengths} hex characters, got {_show(value)}")
     lowered = value.lower()
-    if _SPAN_ID.fullmatch(lowered) is None:
-        raise SpanFieldError(field, f"must be 16 hex characters, got {_show(value)}")
+    if pattern.fullmatch(lowered) is None:
+        raise SpanFieldError(field, f"must be {lengths} hex characters, got {_show(value)}")
     if lowered in _ZERO_IDS:
         raise SpanFieldError(field, "must not be all zeros")
     return lowered

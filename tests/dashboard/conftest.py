@@ -13,6 +13,7 @@ import pytest
 
 from dashboard.redis_server import RedisServer, start_redis
 from tests.dashboard.fakemesh import FakeMesh
+from tests.dashboard.procs import Dashboard
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -77,3 +78,14 @@ def viewer(django_user_model):
 def viewer_client(client, viewer):
     client.force_login(viewer)
     return client
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory, redis_server, mesh):
+    """Daphne + Celery worker + beat for one module, against that module's `mesh` fixture."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url)
+    yield running
+    running.stop()

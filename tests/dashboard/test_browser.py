@@ -27,16 +27,6 @@ def mesh():
     fake.stop()
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory, redis_server, mesh):
-    import redis
-
-    redis.Redis.from_url(redis_server.url).flushdb()
-    running = Dashboard(tmp_path_factory.mktemp("browser"), redis_server.url, mesh.api_url)
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def page(chromium_path, dashboard):
     from playwright.sync_api import sync_playwright

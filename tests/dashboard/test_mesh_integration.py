@@ -30,16 +30,6 @@ def mesh(mesh):
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory, redis_server, mesh):
-    import redis
-
-    redis.Redis.from_url(redis_server.url).flushdb()
-    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def http(dashboard):
     return dashboard.login()
 
