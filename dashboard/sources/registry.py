@@ -266,7 +266,7 @@ class ControlPlaneRegistry:
         try:
             return get_json(f"{self.base_url}/api/v1/traffic", self.timeout)
         except SourceError as error:
-            if "HTTP 404" in str(error):
+            if error.status == 404:
                 return None
             raise
 

@@ -18,6 +18,7 @@ only once every connected proxy ACKed or NACKed the new config.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
-from meshcore.model.errors import FieldError, ValidationError
+from meshcore.model.errors import FieldError, ValidationError, error_body
 from meshcore.model.resources import Resource, kind_from_plural
 from meshcore.model.yaml_io import dump_documents, parse_documents
 from meshcore.sidecar.supervisor import Supervisor
@@ -51,20 +52,19 @@ def respond_resources(request: web.Request, resources: list[Resource], single: b
 
 
 def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> web.Response:
-    body: dict[str, Any] = {"error": message}
-    if errors is not None:
-        body["errors"] = [e.to_dict() for e in errors]
-    return web.json_response(body, status=status)
+    return web.json_response(error_body(message, errors or ()), status=status)
+
+
+def http_error(exception: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An aiohttp HTTP exception whose body is the project's JSON error shape."""
+    return exception(text=json.dumps(error_body(message)), content_type="application/json")
 
 
 def parse_kind(request: web.Request) -> str:
     try:
         return kind_from_plural(request.match_info["plural"])
     except (KeyError, ValueError) as error:
-        raise web.HTTPNotFound(
-            text=f'{{"error": "unknown resource type {request.match_info["plural"]!r}"}}',
-            content_type="application/json",
-        ) from error
+        raise http_error(web.HTTPNotFound, str(error)) from error
 
 
 def parse_wait(request: web.Request) -> float:
@@ -74,9 +74,8 @@ def parse_wait(request: web.Request) -> float:
     except ValueError:
         wait = -1.0
     if not 0 <= wait <= MAX_WAIT_S:
-        raise web.HTTPBadRequest(
-            text=f'{{"error": "wait: must be a number of seconds between 0 and {MAX_WAIT_S:g}, got {raw!r}"}}',
-            content_type="application/json",
+        raise http_error(
+            web.HTTPBadRequest, f"wait: must be a number of seconds between 0 and {MAX_WAIT_S:g}, got {raw!r}"
         )
     return wait
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,15 @@ class ValidationError(ValueError):
     def __init__(self, errors: Iterable[FieldError]) -> None:
         self.errors: list[FieldError] = list(errors)
         super().__init__("\n".join(str(error) for error in self.errors))
+
+
+def error_body(message: str, errors: Iterable[FieldError] = ()) -> dict[str, Any]:
+    """The one JSON error shape of every API in the project (resource API, tracer, dashboard):
+
+    ``{"error": "<what went wrong>", "errors": [{"path": "...", "message": "..."}]}``
+
+    ``errors`` lists the field problems (empty when the failure is not about a field). Build error
+    bodies only with this function and serialize them with a JSON encoder, never by formatting
+    strings: user input inside a message must not be able to break the JSON.
+    """
+    return {"error": message, "errors": [error.to_dict() for error in errors]}

@@ -72,8 +72,24 @@ def test_timeouts_and_bad_answers_raise_source_error(server):
     routes["/api/v1/registry"] = (200, {"services": "nope"}, 0)
     with pytest.raises(SourceError, match="malformed registry"):
         ControlPlaneRegistry(f"http://{address}", timeout=1).registry()
-    with pytest.raises(SourceError):
+    with pytest.raises(SourceError) as refused:
         ControlPlaneRegistry(f"http://127.0.0.1:{free_port()}", timeout=1).registry()
+    assert refused.value.status is None and refused.value.unreachable
+
+
+def test_source_error_carries_status_and_field_errors_as_data(server):
+    address, routes, _ = server
+    body = {"error": 'invalid "resources"', "errors": [{"path": "spec.http[0].route", "message": "sum 90"}]}
+    routes["/api/v1/registry"] = (422, body, 0)
+    with pytest.raises(SourceError) as refused:
+        ControlPlaneRegistry(f"http://{address}", timeout=1).registry()
+    assert refused.value.status == 422 and not refused.value.unreachable
+    assert [(e.path, e.message) for e in refused.value.errors] == [("spec.http[0].route", "sum 90")]
+    assert 'invalid "resources"' in str(refused.value)
+    routes["/api/v1/registry"] = (404, b"<html>not ours</html>", 0)
+    with pytest.raises(SourceError) as missing:
+        ControlPlaneRegistry(f"http://{address}", timeout=1).registry()
+    assert missing.value.status == 404 and missing.value.errors == []
 
 
 def test_envoy_admin_sends_the_stats_filter(server):

@@ -82,3 +82,14 @@ async def test_bad_wait_parameter_is_400(client, wait):
     response = await client.post("/api/v1/apply", params={"wait": wait}, data=reviews_weights(v1=100))
     assert response.status == 400
     assert "wait" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("plural", ['pods"quoted', "x'y\\z"])
+async def test_error_bodies_stay_json_whatever_the_input(client, plural):
+    response = await client.get(f"/api/v1/{plural}")
+    assert response.status == 404
+    payload = await response.json()
+    assert payload["error"].startswith("unknown resource type") and payload["errors"] == []
+    response = await client.post("/api/v1/apply", params={"wait": '"}'}, data=reviews_weights(v1=100))
+    assert response.status == 400
+    assert (await response.json())["error"].startswith("wait:")
