@@ -107,11 +107,21 @@ def report_error(status: int, payload: Any) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
-    status, payload = request(args.api, "POST", f"/api/v1/apply?wait={args.wait}", text.encode())
+    query = "dryRun=All" if args.dry_run else f"wait={args.wait}"
+    status, payload = request(args.api, "POST", f"/api/v1/apply?{query}", text.encode())
     if status != 200:
         return report_error(status, payload)
+    suffix = " (dry run)" if args.dry_run else ""
     for item in payload["applied"]:
-        print(f"{item['kind'].lower()}.networking.istio.io/{item['metadata']['name']} {item['action']}")
+        print(
+            f"{item['kind'].lower()}.networking.istio.io/{item['metadata']['name']} {item['action']}{suffix}"
+        )
+    for warning in payload.get("warnings", []):
+        location = f"{warning['path']}: " if warning.get("path") else ""
+        print(f"warning: {location}{warning['message']}", file=sys.stderr)
+    for change in payload.get("changes", []):
+        routes = ", ".join(change["routes"]) or "none"
+        print(f"  {', '.join(change['proxies'])}: route configurations changed: {routes}")
     for rejected in payload.get("sync", {}).get("rejected", []):
         print(f"warning: {rejected['node_id']} rejected the config: {rejected['message']}", file=sys.stderr)
     return 0
@@ -233,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="create or update resources from YAML/JSON")
     apply.add_argument("-f", "--filename", required=True, help="file, or - for stdin")
     apply.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the proxies to ACK")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="validate and show what would change; store nothing"
+    )
     apply.set_defaults(func=cmd_apply)
 
     get = commands.add_parser("get", help="list or show resources")

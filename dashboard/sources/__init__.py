@@ -4,6 +4,7 @@ registry  services, workloads, sidecar admin addresses, sidecar state (local con
           Kubernetes later)
 envoy     an Envoy's admin API (/stats, /clusters, /server_info, /config_dump, /listeners)
 traces    the Zipkin v2 query API
+routestore  Istio routing objects: read, write with resourceVersion, dry run, sync state
 
 Every call has a timeout and raises SourceError on failure; callers mark the data stale.
 `configured_*` build the adapters named by settings.

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
+from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
 
 
@@ -21,3 +22,8 @@ def envoy_admin() -> EnvoyAdmin:
 
 def trace_source() -> TraceSource:
     return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, settings.SOURCE_TIMEOUT_SECONDS)
+
+
+def route_store() -> RouteStore:
+    """Where route edits go: the local control plane's resource API (Istio CRDs in cluster mode)."""
+    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, settings.ROUTE_STORE_TIMEOUT_SECONDS)

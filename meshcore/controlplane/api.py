@@ -7,13 +7,19 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/traffic                        the built-in traffic generator's report
   PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
+  GET    /api/v1/revision                       {"resourceVersion": store revision, "generation"}: cheap
+                                                change detection (every accepted change bumps it)
   GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
-  POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
-  PUT    /api/v1/{plural}/{name}[?wait=...]     apply one object
+  POST   /api/v1/apply[?wait=SECONDS|dryRun=All]  apply a multi-document YAML/JSON batch, all or nothing
+  PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
 Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
 with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
-only once every connected proxy ACKed or NACKed the new config.
+only once every connected proxy ACKed or NACKed the new config. An apply answers `warnings` (same
+shape as `errors`: doubtful but allowed). `dryRun=All` (Kubernetes' name) validates and translates
+without storing or pushing anything and answers the would-be objects, the warnings and `changes`:
+per group of proxies (`proxies`, `node_ids`) the RouteConfigurations before and after (protobuf
+JSON) and the names of clusters and listeners added, removed or changed.
 """
 
 from __future__ import annotations
@@ -48,7 +54,10 @@ def respond_resources(request: web.Request, resources: list[Resource], single: b
         return web.Response(text=dump_documents(resources), content_type="application/yaml")
     if single:
         return web.json_response(resources[0].to_dict())
-    return web.json_response({"kind": "List", "items": [r.to_dict() for r in resources]})
+    revision = str(request.app[CONTROL_PLANE].store.revision)
+    return web.json_response(
+        {"kind": "List", "metadata": {"resourceVersion": revision}, "items": [r.to_dict() for r in resources]}
+    )
 
 
 def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> web.Response:
@@ -106,15 +115,52 @@ async def guarded(action: Callable[[], Any]) -> Any:
         return error_response(422, "invalid resources", error.errors)
 
 
+def parse_dry_run(request: web.Request) -> bool:
+    raw = request.query.get("dryRun")
+    if raw is None:
+        return False
+    if raw != "All":
+        raise http_error(web.HTTPBadRequest, f"dryRun: the only accepted value is All, got {raw!r}")
+    return True
+
+
+def applied(results: list[ApplyResult]) -> list[dict[str, Any]]:
+    return [{"action": r.action, **r.resource.to_dict()} for r in results]
+
+
+def proxy_names(control_plane: ControlPlane) -> dict[str, str]:
+    registry = control_plane.registry
+    names = {workload.node_id: workload.name for workload in registry.workloads}
+    names[registry.gateway.node_id] = registry.gateway.name
+    return names
+
+
 async def apply_and_report(request: web.Request, resources: list[Resource]) -> web.Response:
     control_plane = request.app[CONTROL_PLANE]
     wait = parse_wait(request)
+    dry_run = parse_dry_run(request)
 
     async def run() -> web.Response:
+        if dry_run:
+            planned = await control_plane.dry_run(resources)
+            names = proxy_names(control_plane)
+            return web.json_response(
+                {
+                    "dryRun": True,
+                    "generation": control_plane.generation,
+                    "applied": applied(planned.results),
+                    "warnings": [warning.to_dict() for warning in planned.warnings],
+                    "changes": [
+                        {"proxies": [names.get(n, n) for n in change.node_ids], **change.to_dict()}
+                        for change in planned.changes
+                    ],
+                }
+            )
         results: list[ApplyResult] = await control_plane.apply(resources)
         body: dict[str, Any] = {
             "generation": control_plane.generation,
-            "applied": [{"action": r.action, **r.resource.to_dict()} for r in results],
+            "applied": applied(results),
+            "warnings": [warning.to_dict() for warning in control_plane.warnings(resources)],
         }
         if wait:
             body["sync"] = await control_plane.wait_for_sync(control_plane.generation, wait)
@@ -191,6 +237,13 @@ def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) ->
             entry["app_process"] = app.to_dict() if app else None
         nodes.append(entry)
     return nodes
+
+
+async def revision(request: web.Request) -> web.Response:
+    control_plane = request.app[CONTROL_PLANE]
+    return web.json_response(
+        {"resourceVersion": str(control_plane.store.revision), "generation": control_plane.generation}
+    )
 
 
 async def status(request: web.Request) -> web.Response:
@@ -275,6 +328,7 @@ def make_api(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/registry", registry)
     app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/revision", revision)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/traffic", traffic)
     app.router.add_put("/api/v1/traffic", set_traffic_rate)

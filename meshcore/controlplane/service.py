@@ -2,8 +2,9 @@
 
 Every accepted change is validated (field-level errors), translated and consistency-checked for
 every proxy *before* it is stored; only then are the new snapshots published. So a refused change
-leaves both the store and the running mesh exactly as they were. One event loop; writes serialize
-on a lock.
+leaves both the store and the running mesh exactly as they were. A dry run takes the same path and
+stops before storing: it answers what the apply would store and the Envoy config it would push.
+One event loop; writes serialize on a lock.
 """
 
 from __future__ import annotations
@@ -12,19 +13,32 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.dry_run import ConfigChange, config_changes
 from meshcore.controlplane.node_status import NodeStatusBoard
 from meshcore.controlplane.snapshot import InconsistentSnapshot, Snapshot, SnapshotCache
-from meshcore.controlplane.store import ApplyResult, Key, ResourceStore
+from meshcore.controlplane.store import ApplyResult, Key, Plan, ResourceStore
 from meshcore.controlplane.translate import translate
 from meshcore.model.errors import FieldError
 from meshcore.model.registry import Registry
 from meshcore.model.resources import Resource
 from meshcore.model.validation import validate, validate_delete
+from meshcore.model.validation_warnings import validation_warnings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What an apply would do: per-object results (with the resourceVersion each would get), the
+    warnings, and the Envoy config changes per group of proxies that would receive the same change."""
+
+    results: list[ApplyResult]
+    warnings: list[FieldError]
+    changes: list[ConfigChange]
 
 
 class ControlPlane:
@@ -62,21 +76,36 @@ class ControlPlane:
             return [FieldError("", f"the resulting Envoy configuration is inconsistent: {error}")]
         return []
 
+    def _plan(self, resources: Sequence[Resource]) -> tuple[Plan, dict[str, Snapshot]]:
+        """Validate and translate a batch without storing it (ValidationError / ConflictError)."""
+        staged: dict[str, dict[str, Snapshot]] = {}
+        existing = self.store.list()
+
+        def check(candidate: list[Resource], _changed: list[Resource]) -> list[FieldError]:
+            return validate(list(resources), self.registry, existing) or self._preflight(candidate, staged)
+
+        plan = self.store.plan(resources, check)
+        return plan, staged["snapshots"]
+
+    def warnings(self, resources: Sequence[Resource]) -> list[FieldError]:
+        """What is doubtful but allowed about `resources` (see validation_warnings)."""
+        return validation_warnings(list(resources), self.registry)
+
     async def apply(self, resources: Sequence[Resource]) -> list[ApplyResult]:
         """Validate, store and push a batch atomically. Raises ValidationError / ConflictError."""
         async with self._lock:
-            staged: dict[str, dict[str, Snapshot]] = {}
-            existing = self.store.list()
-
-            def check(candidate: list[Resource], _changed: list[Resource]) -> list[FieldError]:
-                return validate(list(resources), self.registry, existing) or self._preflight(
-                    candidate, staged
-                )
-
-            results = self.store.apply(resources, check)
-            if "snapshots" in staged and any(r.action != "unchanged" for r in results):
-                self._publish(staged["snapshots"])
+            plan, snapshots = self._plan(resources)
+            results = self.store.commit(plan)
+            if any(r.action != "unchanged" for r in results):
+                self._publish(snapshots)
             return results
+
+    async def dry_run(self, resources: Sequence[Resource]) -> DryRun:
+        """Everything `apply` would check and push, with nothing stored or published."""
+        async with self._lock:
+            plan, snapshots = self._plan(resources)
+            current = {node_id: self.cache.get(node_id) for node_id in snapshots}
+            return DryRun(plan.results, self.warnings(resources), config_changes(current, snapshots))
 
     async def delete(self, key: Key, resource_version: str = "") -> Resource:
         async with self._lock:

@@ -48,6 +48,16 @@ class ApplyResult:
     action: str  # created | configured | unchanged
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The outcome of an apply computed but not stored: per-object results, the whole new set."""
+
+    results: list[ApplyResult]
+    items: dict[Key, Resource]
+    revision: int
+    base_revision: int  # the store revision the plan was computed on
+
+
 def same_content(a: Resource, b: Resource) -> bool:
     return (a.api_version, dict(a.spec), dict(a.labels), dict(a.annotations)) == (
         b.api_version,
@@ -97,8 +107,12 @@ class ResourceStore:
     def get(self, key: Key) -> Resource | None:
         return self._items.get(key)
 
-    def apply(self, resources: Sequence[Resource], check: Check) -> list[ApplyResult]:
-        """Create or replace every object of the batch, or none (ValidationError / ConflictError)."""
+    def plan(self, resources: Sequence[Resource], check: Check) -> Plan:
+        """What `apply` would do, without changing anything (ValidationError / ConflictError).
+
+        The results carry the resourceVersion each object would get; `revision` is the store
+        revision after the apply (unchanged when nothing changes).
+        """
         keys = [r.key for r in resources]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
@@ -133,10 +147,20 @@ class ResourceStore:
             else:
                 assert stored is not None
                 results.append(ApplyResult(stored, "unchanged"))
-        if changed:
-            self._persist(candidate, revision)
-            self._items, self.revision = candidate, revision
-        return results
+        return Plan(results, candidate, revision, self.revision)
+
+    def commit(self, plan: Plan) -> list[ApplyResult]:
+        """Store a plan computed on the current revision (anything else is a programming error)."""
+        if plan.base_revision != self.revision:
+            raise RuntimeError(f"plan computed on revision {plan.base_revision}, store is at {self.revision}")
+        if plan.revision != self.revision:
+            self._persist(plan.items, plan.revision)
+            self._items, self.revision = plan.items, plan.revision
+        return plan.results
+
+    def apply(self, resources: Sequence[Resource], check: Check) -> list[ApplyResult]:
+        """Create or replace every object of the batch, or none (ValidationError / ConflictError)."""
+        return self.commit(self.plan(resources, check))
 
     def delete(self, key: Key, check: Check, resource_version: str = "") -> Resource:
         """Remove one object; refused (ValidationError) when the rest would no longer be valid."""

@@ -6,12 +6,13 @@ Pure: same inputs, same outputs; no I/O. The snapshot cache versions and publish
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from google.protobuf.message import Message
 
 from meshcore.controlplane.builders.clusters import (
+    make_hash_policy,
     make_inbound_cluster,
     make_load_assignment,
     make_outbound_cluster,
@@ -90,12 +91,32 @@ class MeshIndex:
         port = destination.port or service.ports[0].number
         return outbound_cluster_name(port, destination.subset, service.fqdn)
 
+    def hash_policy_for(self, destination: Destination) -> list[dict[str, Any]] | None:
+        """The consistent-hash key the destination's DestinationRule (subset first) asks for."""
+        service = self.registry.resolve_host(destination.host)
+        rule = self.destination_rules.get(service.name) if service is not None else None
+        if rule is None:
+            return None
+        subset = next((s for s in rule.subsets if s.name == destination.subset), None)
+        return make_hash_policy((subset.traffic_policy if subset else None) or rule.traffic_policy)
+
+    def matched_request_headers(self) -> set[str]:
+        """Every request header a VirtualService route matches on (lower-case names)."""
+        specs = [*self.virtual_services.values(), *self.gateway_virtual_services]
+        return {
+            name for spec in specs for http in spec.http for match in http.match for name, _ in match.headers
+        }
+
 
 def translate(
     registry: Registry, resources: Sequence[Resource], tracing: TracingSettings
 ) -> dict[str, NodeResources]:
     """Envoy resources for every sidecar and the gateway, keyed by node id."""
     index = MeshIndex.build(registry, resources)
+    if tracing.enabled:
+        # Spans record the headers routes match on, so recorded traffic can be replayed (what-if).
+        headers = tuple(sorted(set(tracing.request_headers) | index.matched_request_headers()))
+        tracing = replace(tracing, request_headers=headers)
     clusters, endpoints = outbound_clusters(index)
     outbound_routes = {
         outbound_route_name(port): to_message(ROUTE_TYPE, route)
@@ -145,10 +166,12 @@ def service_routes(index: MeshIndex, service: Service, port: int) -> list[dict[s
     spec = index.virtual_services.get(service.name)
     name_prefix = virtual_host_name(service, port)
     if spec is None:
-        return [make_default_route(outbound_cluster_name(port, None, service.fqdn), f"{name_prefix}.default")]
+        hashing = index.hash_policy_for(Destination(service.name))
+        cluster = outbound_cluster_name(port, None, service.fqdn)
+        return [make_default_route(cluster, f"{name_prefix}.default", hashing)]
     routes: list[dict[str, Any]] = []
     for http in spec.http:
-        routes.extend(make_routes(http, index.cluster_for, name_prefix))
+        routes.extend(make_routes(http, index.cluster_for, name_prefix, index.hash_policy_for))
     return routes
 
 
@@ -237,7 +260,7 @@ def gateway_routes(index: MeshIndex) -> list[dict[str, Any]]:
         routes: list[dict[str, Any]] = []
         for spec in index.gateway_virtual_services:
             for http in spec.http:
-                routes.extend(make_routes(http, index.cluster_for, "gateway"))
+                routes.extend(make_routes(http, index.cluster_for, "gateway", index.hash_policy_for))
         return routes
     backend = index.registry.service(index.registry.gateway.backend_service)
     if backend is None:

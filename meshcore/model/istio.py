@@ -135,8 +135,24 @@ class OutlierDetection:
 
 
 @dataclass(frozen=True)
+class ConsistentHash:
+    """Sticky sessions: requests with the same key go to the same endpoint (exactly one key is set)."""
+
+    http_header_name: str | None = None
+    http_cookie_name: str | None = None
+    http_cookie_path: str | None = None
+    http_cookie_ttl_s: float | None = None
+    use_source_ip: bool = False
+    http_query_parameter_name: str | None = None
+    minimum_ring_size: int | None = None
+
+
+@dataclass(frozen=True)
 class LoadBalancer:
-    simple: str  # ROUND_ROBIN | LEAST_REQUEST | RANDOM | PASSTHROUGH
+    """Either ``simple`` (ROUND_ROBIN | LEAST_REQUEST | RANDOM | PASSTHROUGH) or ``consistent_hash``."""
+
+    simple: str | None = None
+    consistent_hash: ConsistentHash | None = None
 
 
 @dataclass(frozen=True)
@@ -287,14 +303,33 @@ def _outlier_detection(raw: Mapping[str, Any] | None) -> OutlierDetection | None
     )
 
 
+def _load_balancer(raw: Mapping[str, Any] | None) -> LoadBalancer | None:
+    if raw is None:
+        return None
+    hashing = raw.get("consistentHash")
+    if hashing is None:
+        return LoadBalancer(simple=raw.get("simple"))
+    cookie = hashing.get("httpCookie") or {}
+    return LoadBalancer(
+        consistent_hash=ConsistentHash(
+            http_header_name=hashing.get("httpHeaderName"),
+            http_cookie_name=cookie.get("name"),
+            http_cookie_path=cookie.get("path"),
+            http_cookie_ttl_s=_duration(cookie, "ttl"),
+            use_source_ip=bool(hashing.get("useSourceIp", False)),
+            http_query_parameter_name=hashing.get("httpQueryParameterName"),
+            minimum_ring_size=hashing.get("minimumRingSize"),
+        )
+    )
+
+
 def _traffic_policy(raw: Mapping[str, Any] | None) -> TrafficPolicy | None:
     if raw is None:
         return None
-    balancer = raw.get("loadBalancer")
     return TrafficPolicy(
         connection_pool=_connection_pool(raw.get("connectionPool")),
         outlier_detection=_outlier_detection(raw.get("outlierDetection")),
-        load_balancer=LoadBalancer(balancer["simple"]) if balancer else None,
+        load_balancer=_load_balancer(raw.get("loadBalancer")),
     )
 
 

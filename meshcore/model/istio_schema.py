@@ -79,6 +79,8 @@ def _host_problem(value: str) -> str | None:
 HOST = Str(non_empty=True, extra=_host_problem)
 DNS_LABEL = Str(non_empty=True, pattern=DNS1123_LABEL, pattern_help=DNS1123_LABEL_HELP)
 NON_NEGATIVE = Int(minimum=0)
+# Timeouts, delays and intervals: zero never means what a user wants, negative is meaningless.
+POSITIVE_DURATION = Duration(positive=True)
 PERCENT = Obj({"value": Field(Number(0, 100), required=True)})
 
 STRING_MATCH = Obj(
@@ -135,7 +137,11 @@ HTTP_ROUTE_DESTINATION = Obj(
 
 _PERCENT_FIELDS = {"percentage": Field(PERCENT), "percent": Field(Int(0, 100))}
 DELAY = Obj(
-    {"fixedDelay": Field(Duration(), required=True), **_PERCENT_FIELDS, "exponentialDelay": unsupported()},
+    {
+        "fixedDelay": Field(POSITIVE_DURATION, required=True),
+        **_PERCENT_FIELDS,
+        "exponentialDelay": unsupported(),
+    },
     checks=(at_most_one_of("percentage", "percent"),),
 )
 ABORT = Obj(
@@ -151,7 +157,7 @@ FAULT = Obj({"delay": Field(DELAY), "abort": Field(ABORT)}, checks=(at_least_one
 RETRIES = Obj(
     {
         "attempts": Field(NON_NEGATIVE),
-        "perTryTimeout": Field(Duration()),
+        "perTryTimeout": Field(POSITIVE_DURATION),
         "retryOn": Field(Str(non_empty=True, extra=_retry_on_problem)),
         "retryRemoteLocalities": unsupported(),
     }
@@ -190,7 +196,7 @@ HTTP_ROUTE = Obj(
         "name": Field(Str()),
         "match": Field(ListOf(HTTP_MATCH_REQUEST)),
         "route": Field(ListOf(HTTP_ROUTE_DESTINATION, non_empty=True), required=True),
-        "timeout": Field(Duration()),
+        "timeout": Field(POSITIVE_DURATION),
         "retries": Field(RETRIES),
         "fault": Field(FAULT),
         "mirror": Field(DESTINATION),
@@ -207,6 +213,30 @@ HTTP_ROUTE = Obj(
     checks=(_route_weights,),
 )
 
+
+def _matches_everything(match: Mapping[str, Any]) -> bool:
+    """A match clause with no condition, or only ``uri: {prefix: "/"}``: every request passes it."""
+    conditions = {key: value for key, value in match.items() if key not in ("name", "ignoreUriCase")}
+    return not conditions or conditions == {"uri": {"prefix": "/"}}
+
+
+def _unreachable_routes(spec: Mapping[str, Any], path: str) -> list[FieldError]:
+    """Routes after a catch-all route can never be chosen (Envoy takes the first route that matches)."""
+    routes = spec.get("http") or []
+    for index, route in enumerate(routes[:-1]):
+        matches = route.get("match") or []
+        if not matches or any(_matches_everything(match) for match in matches):
+            return [
+                FieldError(
+                    f"{path}.http[{later}]",
+                    f"unreachable: spec.http[{index}] before it matches every request; "
+                    "put specific rules first and the catch-all last",
+                )
+                for later in range(index + 1, len(routes))
+            ]
+    return []
+
+
 VIRTUAL_SERVICE_SPEC = Obj(
     {
         "hosts": Field(ListOf(HOST, non_empty=True), required=True),
@@ -215,7 +245,8 @@ VIRTUAL_SERVICE_SPEC = Obj(
         "exportTo": Field(ListOf(Str())),
         "tls": unsupported("not supported by meshcore (only http routes)"),
         "tcp": unsupported("not supported by meshcore (only http routes)"),
-    }
+    },
+    checks=(_unreachable_routes,),
 )
 
 CONNECTION_POOL = Obj(
@@ -224,7 +255,7 @@ CONNECTION_POOL = Obj(
             Obj(
                 {
                     "maxConnections": Field(NON_NEGATIVE),
-                    "connectTimeout": Field(Duration()),
+                    "connectTimeout": Field(POSITIVE_DURATION),
                     "tcpKeepalive": unsupported(),
                     "maxConnectionDuration": unsupported(),
                     "idleTimeout": unsupported(),
@@ -251,8 +282,8 @@ OUTLIER_DETECTION = Obj(
     {
         "consecutive5xxErrors": Field(NON_NEGATIVE),
         "consecutiveGatewayErrors": Field(NON_NEGATIVE),
-        "interval": Field(Duration()),
-        "baseEjectionTime": Field(Duration()),
+        "interval": Field(POSITIVE_DURATION),
+        "baseEjectionTime": Field(POSITIVE_DURATION),
         "maxEjectionPercent": Field(Int(0, 100)),
         "minHealthPercent": unsupported(),
         "splitExternalLocalOriginErrors": unsupported(),
@@ -260,13 +291,34 @@ OUTLIER_DETECTION = Obj(
         "consecutiveErrors": unsupported("not supported by meshcore; use consecutive5xxErrors"),
     }
 )
+CONSISTENT_HASH = Obj(
+    {
+        "httpHeaderName": Field(Str(non_empty=True)),
+        "httpCookie": Field(
+            Obj(
+                {
+                    "name": Field(Str(non_empty=True), required=True),
+                    "path": Field(Str()),
+                    "ttl": Field(Duration()),
+                }
+            )
+        ),
+        "useSourceIp": Field(Bool()),
+        "httpQueryParameterName": Field(Str(non_empty=True)),
+        "minimumRingSize": Field(Int(minimum=1)),
+        "ringHash": unsupported(),
+        "maglev": unsupported(),
+    },
+    checks=(exactly_one_of("httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"),),
+)
 LOAD_BALANCER = Obj(
     {
-        "simple": Field(Str(choices=LOAD_BALANCER_POLICIES), required=True),
-        "consistentHash": unsupported(),
+        "simple": Field(Str(choices=LOAD_BALANCER_POLICIES)),
+        "consistentHash": Field(CONSISTENT_HASH),
         "localityLbSetting": unsupported(),
         "warmupDurationSecs": unsupported(),
-    }
+    },
+    checks=(exactly_one_of("simple", "consistentHash"),),
 )
 TRAFFIC_POLICY = Obj(
     {

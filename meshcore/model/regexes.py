@@ -1,13 +1,25 @@
 """Regex checks for Istio string matches, which Envoy evaluates with Google's RE2 engine.
 
-A pattern must compile with Python's ``re`` (so meshcore can reason about it) and must avoid the
-constructs RE2 refuses; otherwise Envoy would NACK the whole route table at push time, long after
-the user was told the apply succeeded.
+A pattern must compile with Python's ``re`` (so meshcore can reason about it) and with RE2 itself
+(the ``google-re2`` binding, the engine Envoy uses); otherwise Envoy would NACK the whole route
+table at push time, long after the user was told the apply succeeded. The constructs RE2 refuses
+most often are named first, with a clearer message than RE2's own.
 """
 
 from __future__ import annotations
 
 import re
+
+import re2
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would otherwise print every refused pattern to stderr
+
+
+def compile_re2(pattern: str) -> re2._Regexp:
+    """The pattern compiled by RE2, as Envoy compiles it; raises ``re2.error`` when RE2 refuses it."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
 
 # Group openers after "(?" that RE2 rejects, with the reason shown to the user.
 _UNSUPPORTED_GROUPS: tuple[tuple[str, str], ...] = (
@@ -31,6 +43,11 @@ def regex_problem(pattern: str) -> str | None:
     construct = _first_re2_unsupported(pattern)
     if construct:
         return f"regex {pattern!r} uses {construct}, which is not supported by RE2 (Envoy's regex engine)"
+    try:
+        compile_re2(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        return f"regex {pattern!r} is refused by RE2 (Envoy's regex engine): {reason}"
     return None
 
 

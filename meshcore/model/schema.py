@@ -142,13 +142,20 @@ class Bool:
 
 @dataclass(frozen=True)
 class Duration:
-    """A duration string (``"5s"``, ``"100ms"``); see ``meshcore.model.durations``."""
+    """A duration string (``"5s"``, ``"100ms"``); see ``meshcore.model.durations``.
+
+    ``positive`` refuses zero (a rule): a zero timeout, delay or interval is never what a user means.
+    """
+
+    positive: bool = False
 
     def check(self, value: Any, path: str, rules: bool = True) -> list[FieldError]:
         try:
-            parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             return [FieldError(path, str(exc))]
+        if rules and self.positive and seconds == 0:
+            return [FieldError(path, f"must be greater than 0, got {describe(value)}")]
         return []
 
 

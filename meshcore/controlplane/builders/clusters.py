@@ -31,9 +31,7 @@ def make_outbound_cluster(name: str, policy: TrafficPolicy | None) -> dict[str, 
         "connect_timeout": duration(
             pool.connect_timeout_s if pool and pool.connect_timeout_s else DEFAULT_CONNECT_TIMEOUT_S
         ),
-        "lb_policy": LB_POLICIES.get(policy.load_balancer.simple, "ROUND_ROBIN")
-        if policy and policy.load_balancer
-        else "ROUND_ROBIN",
+        "lb_policy": lb_policy(policy),
         "circuit_breakers": {"thresholds": [make_circuit_breaker(pool)]},
     }
     if pool and pool.max_requests_per_connection:
@@ -48,7 +46,40 @@ def make_outbound_cluster(name: str, policy: TrafficPolicy | None) -> dict[str, 
         }
     if policy and policy.outlier_detection:
         cluster["outlier_detection"] = make_outlier_detection(policy.outlier_detection)
+    hashing = policy.load_balancer.consistent_hash if policy and policy.load_balancer else None
+    if hashing is not None and hashing.minimum_ring_size:
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": hashing.minimum_ring_size}
     return cluster
+
+
+def lb_policy(policy: TrafficPolicy | None) -> str:
+    """Envoy's lb_policy; a consistent hash is a ring hash whose key the routes' hash_policy names."""
+    balancer = policy.load_balancer if policy else None
+    if balancer is None:
+        return "ROUND_ROBIN"
+    if balancer.consistent_hash is not None:
+        return "RING_HASH"
+    return LB_POLICIES.get(balancer.simple or "", "ROUND_ROBIN")
+
+
+def make_hash_policy(policy: TrafficPolicy | None) -> list[dict[str, Any]] | None:
+    """The route hash_policy for a destination whose DestinationRule asks for a consistent hash."""
+    balancer = policy.load_balancer if policy else None
+    hashing = balancer.consistent_hash if balancer else None
+    if hashing is None:
+        return None
+    if hashing.http_header_name:
+        return [{"header": {"header_name": hashing.http_header_name}}]
+    if hashing.http_cookie_name:
+        cookie: dict[str, Any] = {"name": hashing.http_cookie_name}
+        if hashing.http_cookie_path:
+            cookie["path"] = hashing.http_cookie_path
+        if hashing.http_cookie_ttl_s is not None:
+            cookie["ttl"] = duration(hashing.http_cookie_ttl_s)
+        return [{"cookie": cookie}]
+    if hashing.http_query_parameter_name:
+        return [{"query_parameter": {"name": hashing.http_query_parameter_name}}]
+    return [{"connection_properties": {"source_ip": True}}]
 
 
 def make_circuit_breaker(pool: ConnectionPool | None) -> dict[str, Any]:

@@ -14,14 +14,29 @@ from meshcore.controlplane.builders.proto import (
 )
 
 TRACER_CLUSTER = "zipkin"  # static cluster in every bootstrap, pointing at the mesh's tracer
+# Request headers every span records (besides those VirtualServices match on): who the user is
+# and what client sent the request, so recorded traffic can be replayed through proposed routes.
+TRACED_REQUEST_HEADERS: tuple[str, ...] = ("end-user", "user-agent")
+# OpenTelemetry's semantic-convention name for a request header attribute.
+REQUEST_HEADER_TAG = "http.request.header."
 
 
 @dataclass(frozen=True)
 class TracingSettings:
-    """How every proxy reports spans. sampling_percent in 0..100."""
+    """How every proxy reports spans. sampling_percent in 0..100.
+
+    `request_headers` (lower-case names) are recorded on every span as custom tags
+    ``http.request.header.<name>``; a header the request does not carry adds no tag.
+    """
 
     enabled: bool = True
     sampling_percent: float = 100.0
+    request_headers: tuple[str, ...] = TRACED_REQUEST_HEADERS
+
+
+def make_request_header_tags(headers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Envoy tracing custom_tags recording each request header under its OpenTelemetry name."""
+    return [{"tag": REQUEST_HEADER_TAG + name, "request_header": {"name": name}} for name in headers]
 
 
 def make_http_connection_manager(
@@ -62,6 +77,8 @@ def make_http_connection_manager(
                 },
             },
         }
+        if tracing.request_headers:
+            manager["tracing"]["custom_tags"] = make_request_header_tags(tracing.request_headers)
     return manager
 
 

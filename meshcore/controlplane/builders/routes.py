@@ -17,6 +17,8 @@ from meshcore.model.istio import (
 
 # Resolves a VirtualService destination to the Envoy cluster name that serves it.
 ClusterResolver = Callable[[Destination], str]
+# The route hash_policy a destination's DestinationRule asks for (consistent hash), or None.
+HashPolicyResolver = Callable[[Destination], list[dict[str, Any]] | None]
 
 # Istio's retry policy for routes that set none: 2 attempts on connection-level failures and 503.
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
@@ -116,8 +118,11 @@ def make_fault(fault: HTTPFaultInjection) -> dict[str, Any]:
     return config
 
 
-def make_route_action(http: HTTPRoute, resolve: ClusterResolver) -> dict[str, Any]:
-    """RouteAction: one cluster or weighted clusters, timeout, retries, mirroring, rewrite."""
+def make_route_action(
+    http: HTTPRoute, resolve: ClusterResolver, hash_policy: HashPolicyResolver | None = None
+) -> dict[str, Any]:
+    """RouteAction: one cluster or weighted clusters, timeout, retries, mirroring, rewrite, and the
+    consistent-hash key of the first destination's DestinationRule (as Istio does)."""
     action: dict[str, Any]
     if len(http.route) == 1:
         action = {"cluster": resolve(http.route[0].destination)}
@@ -142,6 +147,9 @@ def make_route_action(http: HTTPRoute, resolve: ClusterResolver) -> dict[str, An
         if http.mirror_percentage is not None:
             mirror["runtime_fraction"] = {"default_value": percent(http.mirror_percentage)}
         action["request_mirror_policies"] = [mirror]
+    hashing = hash_policy(http.route[0].destination) if hash_policy and http.route else None
+    if hashing:
+        action["hash_policy"] = hashing
     if http.rewrite is not None:
         if http.rewrite.uri is not None:
             action["prefix_rewrite"] = http.rewrite.uri
@@ -150,9 +158,14 @@ def make_route_action(http: HTTPRoute, resolve: ClusterResolver) -> dict[str, An
     return action
 
 
-def make_routes(http: HTTPRoute, resolve: ClusterResolver, name_prefix: str) -> list[dict[str, Any]]:
+def make_routes(
+    http: HTTPRoute,
+    resolve: ClusterResolver,
+    name_prefix: str,
+    hash_policy: HashPolicyResolver | None = None,
+) -> list[dict[str, Any]]:
     """One Envoy route per match clause (a route without match clauses matches everything)."""
-    action = make_route_action(http, resolve)
+    action = make_route_action(http, resolve, hash_policy)
     matches: list[HTTPMatchRequest | None] = list(http.match) or [None]
     routes = []
     for index, match in enumerate(matches):
@@ -167,10 +180,11 @@ def make_routes(http: HTTPRoute, resolve: ClusterResolver, name_prefix: str) -> 
     return routes
 
 
-def make_default_route(cluster: str, name: str) -> dict[str, Any]:
+def make_default_route(
+    cluster: str, name: str, hash_policy: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """What a service gets without a VirtualService: everything to the whole service, Istio's retries."""
-    return {
-        "name": name,
-        "match": {"prefix": "/"},
-        "route": {"cluster": cluster, "timeout": "0s", "retry_policy": make_retry_policy(None)},
-    }
+    action: dict[str, Any] = {"cluster": cluster, "timeout": "0s", "retry_policy": make_retry_policy(None)}
+    if hash_policy:
+        action["hash_policy"] = hash_policy
+    return {"name": name, "match": {"prefix": "/"}, "route": action}

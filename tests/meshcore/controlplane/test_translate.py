@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 
@@ -140,3 +142,44 @@ def test_every_generated_snapshot_is_consistent(documents):
     nodes = build(*(sample(d) for d in documents))
     for node_resources in nodes.values():
         assert Snapshot.build(1, node_resources).consistency_errors() == []
+
+
+def hcm_of(nodes, node_id: str, listener: str):
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2
+
+    manager = http_connection_manager_pb2.HttpConnectionManager()
+    nodes[node_id][LISTENER_TYPE][listener].filter_chains[0].filters[0].typed_config.Unpack(manager)
+    return manager
+
+
+def test_spans_record_end_user_and_every_header_a_route_matches_on():
+    default_tags = {
+        t.tag for t in hcm_of(build(), PRODUCTPAGE.node_id, "outbound_0.0.0.0_9080").tracing.custom_tags
+    }
+    assert default_tags == {"http.request.header.end-user", "http.request.header.user-agent"}
+    matching = (
+        reviews_weights(v1=100).replace(
+            "  - route:\n", "  - match:\n    - headers:\n        x-canary: {exact: 'yes'}\n    route:\n"
+        )
+        + "  - route:\n    - destination: {host: reviews, subset: v1}\n"
+    )
+    manager = hcm_of(
+        build(sample("destination-rule-all"), matching), REGISTRY.gateway.node_id, "0.0.0.0_8080"
+    )
+    tags = {t.tag: t.request_header.name for t in manager.tracing.custom_tags}
+    assert tags["http.request.header.x-canary"] == "x-canary"
+
+
+def test_consistent_hash_makes_a_ring_hash_cluster_and_a_route_hash_policy():
+    policy = {"loadBalancer": {"consistentHash": {"httpHeaderName": "end-user"}}}
+    rule = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "reviews"},
+        "spec": {"host": "reviews", "trafficPolicy": policy},
+    }
+    nodes = build(json.dumps(rule))
+    cluster = nodes[PRODUCTPAGE.node_id][CLUSTER_TYPE][f"outbound|9080||{REVIEWS_FQDN}"]
+    assert cluster.lb_policy == cluster.RING_HASH
+    [route] = reviews_routes(nodes)
+    assert [p.header.header_name for p in route.route.hash_policy] == ["end-user"]
