@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboard.routes.routing import websocket_urlpatterns as routes_ws
 from dashboard.topology.routing import websocket_urlpatterns as topology_ws
 
-websocket_urlpatterns = [*topology_ws]
+websocket_urlpatterns = [*topology_ws, *routes_ws]

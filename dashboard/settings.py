@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "dashboard.accounts",
     "dashboard.topology",
     "dashboard.services",
+    "dashboard.routes",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,19 @@ SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05
 # Sidecars are polled concurrently by this many threads.
 ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum=1)
 
+# --- Routes ---------------------------------------------------------------------------------------
+# Route reads and writes (a write waits for the proxies' ACKs on top of this).
+ROUTE_STORE_TIMEOUT_SECONDS = env_float("MESHSCOPE_ROUTE_STORE_TIMEOUT", 5.0, minimum=0.1)
+# How long an apply waits for every proxy to ACK or NACK before answering.
+ROUTES_PUSH_WAIT_SECONDS = env_float("MESHSCOPE_ROUTES_PUSH_WAIT", 5.0, minimum=0)
+# Nobody can change routes (forms, YAML, API, rollback) when set: a read-only dashboard.
+VIEW_ONLY = env_bool("MESHSCOPE_VIEW_ONLY", False)
+# The what-if replays the requests of this many minutes, from at most this many traces.
+WHATIF_MINUTES = env_int("MESHSCOPE_WHATIF_MINUTES", 5, minimum=1)
+WHATIF_MAX_TRACES = env_int("MESHSCOPE_WHATIF_MAX_TRACES", 2000, minimum=1)
+# Changes made outside the dashboard (meshcore apply, kubectl) are looked for this often.
+ROUTES_SYNC_INTERVAL_SECONDS = env_float("MESHSCOPE_ROUTES_SYNC_INTERVAL", 2.0, minimum=0.2)
+
 # --- Topology -------------------------------------------------------------------------------------
 TOPOLOGY_POLL_INTERVAL_SECONDS = env_float("MESHSCOPE_POLL_INTERVAL", 1.0, minimum=0.2)
 SNAPSHOT_RETENTION_MINUTES = env_int("MESHSCOPE_SNAPSHOT_RETENTION_MINUTES", 60, minimum=1)
@@ -146,7 +160,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": TOPOLOGY_POLL_INTERVAL_SECONDS,
         # A poll that could not start within one interval is useless: the next one supersedes it.
         "options": {"expires": TOPOLOGY_POLL_INTERVAL_SECONDS * 2},
-    }
+    },
+    "routes-sync": {
+        "task": "routes.sync",
+        "schedule": ROUTES_SYNC_INTERVAL_SECONDS,
+        "options": {"expires": ROUTES_SYNC_INTERVAL_SECONDS * 2},
+    },
 }
 
 # --- Static files: our own plus Plotly.js straight from the plotly wheel ----------------------------

@@ -20,10 +20,14 @@ def envoy_admin() -> EnvoyAdmin:
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
 
 
-def trace_source() -> TraceSource:
-    return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, settings.SOURCE_TIMEOUT_SECONDS)
+def trace_source(timeout: float | None = None) -> TraceSource:
+    """`timeout` (seconds) defaults to MESHSCOPE_SOURCE_TIMEOUT (long reads pass their own)."""
+    return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, timeout or settings.SOURCE_TIMEOUT_SECONDS)
 
 
-def route_store() -> RouteStore:
-    """Where route edits go: the local control plane's resource API (Istio CRDs in cluster mode)."""
-    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, settings.ROUTE_STORE_TIMEOUT_SECONDS)
+def route_store(timeout: float | None = None) -> RouteStore:
+    """Where route edits go: the local control plane's resource API (Istio CRDs in cluster mode).
+
+    `timeout` (seconds) defaults to MESHSCOPE_ROUTE_STORE_TIMEOUT.
+    """
+    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from dashboard.sources.envoy import EnvoyAdmin
 from dashboard.sources.errors import SourceError
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
+from dashboard.sources.routestore import RouteStore
 from dashboard.topology.appenders import AppenderContext, HealthThresholds, run_appenders
 from dashboard.topology.envoystats import NodeSample, parse_stats
 from dashboard.topology.layout import assign_positions
@@ -101,6 +102,27 @@ def refresh_tls_clusters(
     return {name: set(entry["clusters"]) for name, entry in cached.items()}
 
 
+def refresh_route_annotations(route_store: RouteStore, state: PollState) -> dict[str, dict] | None:
+    """Route annotations per service, re-read only when the store's revision changed: each poll
+    costs one small revision read, the object lists are fetched once per change."""
+    from dashboard.routes.annotations import route_annotations
+
+    cached: dict = state.load("route_annotations") or {}
+    try:
+        revision = route_store.revision()
+        if cached.get("revision") != revision:
+            cached = {
+                "revision": revision,
+                "services": route_annotations(
+                    route_store.list("virtualservices"), route_store.list("destinationrules")
+                ),
+            }
+            state.save("route_annotations", cached)
+    except SourceError:
+        pass  # keep the last known annotations; retried next poll
+    return cached.get("services")
+
+
 @contextmanager
 def _gc_paused():
     """Pause the cyclic garbage collector around one map build.
@@ -148,6 +170,7 @@ def poll_once(
     state: PollState,
     config: PollConfig = PollConfig(),
     clock: Callable[[], float] = time.time,
+    route_store: RouteStore | None = None,
 ) -> TrafficMap:
     stale_sources: list[str] = []
     try:
@@ -176,6 +199,7 @@ def poll_once(
         status_stale=status_stale,
         thresholds=config.thresholds,
         tls_clusters=refresh_tls_clusters(envoy, targets, status, state, failed) if config.read_tls else {},
+        routes=refresh_route_annotations(route_store, state) if route_store is not None else None,
     )
     previous_positions = {k: tuple(v) for k, v in (state.load("positions") or {}).items()}
     traffic_map, positions = build_map(

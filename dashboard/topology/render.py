@@ -41,8 +41,22 @@ def _fmt_p95(edge: Edge) -> str:
     return "n/a" if edge.p95_ms is None else f"p95 {edge.p95_ms:.1f} ms"
 
 
+def _fmt_routing(edge: Edge) -> str:
+    """Configured routing (see appenders/routes.py): `100% · rule` or `fault-delay · timeout`."""
+    routing = edge.routing or {}
+    parts = [f"{routing['weight']:g}%"] if routing.get("weight") is not None else []
+    if routing.get("matched"):
+        parts.append("rule")
+    parts += routing.get("badges") or []
+    return " · ".join(parts)
+
+
 def edge_labels(edge: Edge) -> dict[str, str]:
-    return {"rate": _fmt_rate(edge), "error": _fmt_error(edge), "p95": _fmt_p95(edge)}
+    labels = {"rate": _fmt_rate(edge), "error": _fmt_error(edge), "p95": _fmt_p95(edge)}
+    routing = _fmt_routing(edge)
+    if routing:
+        labels = {mode: f"{text}<br>{routing}" for mode, text in labels.items()}
+    return labels
 
 
 def _edge_hover(edge: Edge, source: Node, target: Node) -> str:
@@ -55,6 +69,8 @@ def _edge_hover(edge: Edge, source: Node, target: Node) -> str:
         + " ms",
         f"mTLS {'on' if edge.mtls else 'off'}",
     ]
+    if edge.routing:
+        lines.append(f"route: {_fmt_routing(edge) or 'VirtualService'}")
     return "<br>".join(lines)
 
 

@@ -28,7 +28,9 @@ def poll_config() -> PollConfig:
     )
 
 
-def poll_and_publish(state: PollState | None = None, registry_source=None, envoy=None) -> int | None:
+def poll_and_publish(
+    state: PollState | None = None, registry_source=None, envoy=None, route_store=None
+) -> int | None:
     """Poll once, store the snapshot and publish `topology.updated` after the commit.
 
     Returns the snapshot id, or None when another poll holds the lock (overlapping beats are
@@ -45,6 +47,8 @@ def poll_and_publish(state: PollState | None = None, registry_source=None, envoy
             envoy or configured.envoy_admin(),
             state,
             poll_config(),
+            # The poll reads only the store's revision each time: the poll deadline applies.
+            route_store=route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
         )
         with transaction.atomic():
             snapshot = store_snapshot(traffic_map, settings.SNAPSHOT_RETENTION_MINUTES)

@@ -86,6 +86,8 @@ class Edge:
     idle: bool = False
     stale: bool = False
     subsets: list[str] = field(default_factory=list)
+    # Configured routing (weights, fault/timeout/retry/mirror badges); see appenders/routes.py.
+    routing: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -133,6 +135,7 @@ class TrafficMap:
         for e in self.edges.values():
             edge = {name: getattr(e, name) for name in _EDGE_FIELDS}
             edge["subsets"] = list(e.subsets)
+            edge["routing"] = None if e.routing is None else dict(e.routing)
             edge["id"] = e.id
             edges.append(edge)
         return {

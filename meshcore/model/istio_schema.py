@@ -59,7 +59,8 @@ _STATUS_CODE = re.compile(r"^[1-5]\d\d$")
 _HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
 
 
-def _retry_on_problem(value: str) -> str | None:
+def retry_on_problem(value: str) -> str | None:
+    """Why a retryOn list is refused (unknown conditions), or None."""
     items = [item.strip() for item in value.split(",")]
     bad = [item for item in items if item not in RETRY_CONDITIONS and not _STATUS_CODE.match(item)]
     if not bad:
@@ -158,7 +159,7 @@ RETRIES = Obj(
     {
         "attempts": Field(NON_NEGATIVE),
         "perTryTimeout": Field(POSITIVE_DURATION),
-        "retryOn": Field(Str(non_empty=True, extra=_retry_on_problem)),
+        "retryOn": Field(Str(non_empty=True, extra=retry_on_problem)),
         "retryRemoteLocalities": unsupported(),
     }
 )

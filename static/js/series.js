@@ -42,8 +42,11 @@
                           name: group + (chart.signals.length > 1 ? " " + signal.replace("_ms", "") : "") });
           });
         });
-        Plotly.react(chart.div, traces, { title: { text: chart.title, font: { size: 13 } }, margin: { l: 45, r: 10, t: 30, b: 35 },
-          uirevision: "series", legend: { orientation: "h" } }, { displaylogo: false, responsive: true });
+        const layout = { title: { text: chart.title, font: { size: 13 } }, margin: { l: 45, r: 10, t: 30, b: 35 },
+          uirevision: "series", legend: { orientation: "h" } };
+        // Extra layout (e.g. route-change markers) from the page.
+        if (options.layout) Object.assign(layout, options.layout(chart));
+        Plotly.react(chart.div, traces, layout, { displaylogo: false, responsive: true });
       });
     }
 
@@ -65,6 +68,7 @@
         },
       });
     });
+    return { render: function () { if (series) render(); } };
   }
 
   window.MeshscopeSeries = { start: start, combine: combine, SIGNALS: SIGNALS };

@@ -30,6 +30,8 @@ class AppenderContext:
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
     # Envoy node name -> names of its clusters that originate TLS (from its config dump).
     tls_clusters: dict[str, set[str]] = field(default_factory=dict)
+    # Service -> its VirtualService's split and badges (dashboard.routes.annotations), None if unknown.
+    routes: dict[str, dict] | None = None
 
 
 class Appender(Protocol):
@@ -42,10 +44,11 @@ def default_appenders() -> list[Appender]:
     """The order matters: idleness feeds health, the sidecar state can worsen health."""
     from dashboard.topology.appenders.dead_nodes import DeadNodeAppender
     from dashboard.topology.appenders.health import HealthAppender
+    from dashboard.topology.appenders.routes import RouteAppender
     from dashboard.topology.appenders.security import SecurityAppender
     from dashboard.topology.appenders.sidecar_state import SidecarStateAppender
 
-    return [DeadNodeAppender(), HealthAppender(), SidecarStateAppender(), SecurityAppender()]
+    return [DeadNodeAppender(), HealthAppender(), SidecarStateAppender(), SecurityAppender(), RouteAppender()]
 
 
 def run_appenders(
