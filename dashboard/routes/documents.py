@@ -83,7 +83,7 @@ def ensure_subsets(
     rule: Mapping[str, Any] | None, service: str, namespace: str, versions: Iterable[str]
 ) -> Document | None:
     """The DestinationRule with a subset for every version, or None when nothing is missing."""
-    missing = [v for v in dict.fromkeys(versions) if subset_for_version(rule, v) is None]
+    missing = sorted(v for v in set(versions) if subset_for_version(rule, v) is None)
     if not missing:
         return None
     result = (

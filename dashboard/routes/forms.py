@@ -44,6 +44,14 @@ class Target:
         return list((self.virtual_service or {}).get("spec", {}).get("http", []) or [])
 
 
+def _pin(document: Document, base: str) -> Document:
+    """`document` with the resourceVersion the form was opened on. An object that did not exist
+    then but does now gets version "0", which the store refuses (409) as it would any stale one."""
+    if base == NOT_STORED:
+        return documents.with_resource_version(document, "0" if documents.resource_version(document) else "")
+    return documents.with_resource_version(document, base) if base else document
+
+
 def duration_field(label: str, required: bool = False, help_text: str = "") -> forms.CharField:
     return forms.CharField(
         label=label, required=required, help_text=help_text or 'e.g. "500ms", "7s", "1m"', max_length=32
@@ -68,14 +76,37 @@ def clean_duration(value: str) -> str | None:
     return value
 
 
+NOT_STORED = "none"  # the base version of an object that did not exist when the form was opened
+
+
 class ChangeForm(forms.Form):
-    """Fields every change carries: why (optional, kept in the audit log)."""
+    """Fields every change carries: why (optional, kept in the audit log), and the resourceVersions
+    of the objects as the form showed them, so applying over a change made meanwhile is a conflict."""
 
     reason = forms.CharField(label="Reason (for the audit log)", required=False, max_length=500)
+    base_virtual_service = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
+    base_destination_rule = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         self.target = target
         super().__init__(*args, **kwargs)
+        self.initial.setdefault(
+            "base_virtual_service", documents.resource_version(target.virtual_service) or NOT_STORED
+        )
+        self.initial.setdefault(
+            "base_destination_rule", documents.resource_version(target.destination_rule) or NOT_STORED
+        )
+
+    def build(self) -> list[Document]:  # pragma: no cover - every action defines it
+        raise NotImplementedError
+
+    def documents(self) -> list[Document]:
+        """The documents to apply, each pinned to the version the user saw (see `_pin`)."""
+        bases = {
+            "VirtualService": self.cleaned_data.get("base_virtual_service", ""),
+            "DestinationRule": self.cleaned_data.get("base_destination_rule", ""),
+        }
+        return [_pin(document, bases.get(document["kind"], "")) for document in self.build()]
 
     def _with_subsets(self, virtual_service: Document, versions: list[str]) -> list[Document]:
         rule = documents.ensure_subsets(
@@ -88,9 +119,6 @@ class ChangeForm(forms.Form):
             self.target.destination_rule, self.target.service, self.target.namespace, versions
         )
         return documents.subset_names(rule or self.target.destination_rule, versions)
-
-    def documents(self) -> list[Document]:  # pragma: no cover - every action defines it
-        raise NotImplementedError
 
 
 class TrafficShiftForm(ChangeForm):
@@ -138,7 +166,7 @@ class TrafficShiftForm(ChangeForm):
             self.add_error("mirror_percent", "give the share of requests to mirror (0-100)")
         return cleaned
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         weights = {v: self.cleaned_data[f"weight_{v}"] for v in self.target.versions}
         used = [v for v, w in weights.items() if w > 0]
         mirror_version = self.cleaned_data.get("mirror") or None
@@ -301,7 +329,7 @@ class RequestRoutingForm(ChangeForm):
             if f.has_changed() or f.cleaned_data.get("source") is not None
         ]
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         edits = self.edits()
         versions = list(dict.fromkeys(v for edit in edits for v in edit.weights))
         routed = documents.set_rules(
@@ -350,7 +378,7 @@ class FaultInjectionForm(_RuleScopedForm):
         cleaned["fault"] = clean_fault(self, cleaned)
         return cleaned
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         return [
             documents.set_fault(
                 self.target.virtual_service,
@@ -401,7 +429,7 @@ class TimeoutRetryForm(_RuleScopedForm):
             retries["retryOn"] = self.cleaned_data["retry_on"]
         return retries
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         return [
             documents.set_timeouts(
                 self.target.virtual_service,
@@ -419,7 +447,7 @@ class SuspendForm(ChangeForm):
 
     confirm = forms.BooleanField(label="Yes, answer every request to this service with 503", required=True)
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         return [documents.suspend(self.target.virtual_service, self.target.service, self.target.namespace)]
 
 
@@ -527,7 +555,7 @@ class TrafficPolicyForm(ChangeForm):
             if self.cleaned_data.get(field) not in (None, "")
         }
 
-    def documents(self) -> list[Document]:
+    def build(self) -> list[Document]:
         tcp = self._section({"max_connections": "maxConnections"})
         http = self._section(
             {
