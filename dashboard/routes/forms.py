@@ -184,7 +184,7 @@ class TrafficShiftForm(ChangeForm):
 
 
 def _fault_fields() -> dict[str, forms.Field]:
-    return {
+    fields: dict[str, forms.Field] = {
         "delay": duration_field("Delay", help_text='fixed delay, e.g. "7s"'),
         "delay_percent": percent_field("Delayed %"),
         "abort_status": forms.IntegerField(
@@ -192,6 +192,15 @@ def _fault_fields() -> dict[str, forms.Field]:
         ),
         "abort_percent": percent_field("Aborted %"),
     }
+    hints = {"delay": "7s", "delay_percent": "% delayed", "abort_status": "503", "abort_percent": "% aborted"}
+    for name, hint in hints.items():
+        fields[name].widget.attrs["placeholder"] = hint
+    return fields
+
+
+def _first_rule_with(target: Target, key: str) -> dict[str, Any]:
+    """The first rule that sets `key` (fault, timeout, retries): what the rule-scoped forms show."""
+    return next((rule for rule in target.rules() if key in rule), {})
 
 
 def clean_fault(form: forms.Form, cleaned: Mapping[str, Any]) -> documents.Fault | None:
@@ -369,6 +378,14 @@ class FaultInjectionForm(_RuleScopedForm):
         super().__init__(*args, target=target, **kwargs)
         self.fields.update(_fault_fields())
         self.order_fields(["rule", "delay", "delay_percent", "abort_status", "abort_percent", "reason"])
+        fault = _first_rule_with(target, "fault").get("fault") or {}
+        delay, abort = fault.get("delay") or {}, fault.get("abort") or {}
+        if delay:
+            percent = (delay.get("percentage") or {}).get("value")
+            self.initial.update(delay=delay.get("fixedDelay", ""), delay_percent=percent)
+        if abort:
+            percent = (abort.get("percentage") or {}).get("value")
+            self.initial.update(abort_status=abort.get("httpStatus"), abort_percent=percent)
 
     def clean_delay(self) -> str | None:
         return clean_duration(self.cleaned_data.get("delay", ""))
@@ -399,6 +416,16 @@ class TimeoutRetryForm(_RuleScopedForm):
     retry_on = forms.CharField(
         label="Retry on", required=False, max_length=300, help_text="e.g. 5xx,connect-failure,503"
     )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        retries = _first_rule_with(target, "retries").get("retries") or {}
+        self.initial.update(
+            timeout=_first_rule_with(target, "timeout").get("timeout", ""),
+            attempts=retries.get("attempts"),
+            per_try_timeout=retries.get("perTryTimeout", ""),
+            retry_on=retries.get("retryOn", ""),
+        )
 
     def clean_timeout(self) -> str | None:
         return clean_duration(self.cleaned_data.get("timeout", ""))
@@ -593,7 +620,7 @@ ACTIONS: dict[str, tuple[str, type[ChangeForm]]] = {
     "request-routing": ("Request routing", RequestRoutingForm),
     "fault-injection": ("Fault injection", FaultInjectionForm),
     "timeouts": ("Timeouts and retries", TimeoutRetryForm),
-    "traffic-policy": ("Load balancing, circuit breaking, outlier detection", TrafficPolicyForm),
+    "traffic-policy": ("Load balancing & circuit breaking", TrafficPolicyForm),
     "suspend": ("Suspend traffic", SuspendForm),
 }
 

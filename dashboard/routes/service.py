@@ -257,7 +257,9 @@ def preview(proposed: Sequence[Mapping[str, Any]], store: RouteStore | None = No
                 namespace,
                 name,
                 planned.get("action", ""),
-                diffing.unified_diff(_stored_yaml(stored), _stored_yaml(planned), "stored", "proposed"),
+                diffing.unified_diff(
+                    _stored_yaml(stored), _stored_yaml(_without_action(planned)), "stored", "proposed"
+                ),
             )
         )
     registry = _registry()

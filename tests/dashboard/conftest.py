@@ -86,6 +86,8 @@ def dashboard(tmp_path_factory, redis_server, mesh):
     import redis
 
     redis.Redis.from_url(redis_server.url).flushdb()
-    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url)
+    # The fake mesh has no tracer; the real one's is where the what-if reads recorded traffic.
+    tracer = {"MESHCORE_TRACER_URL": mesh.tracer_url} if hasattr(mesh, "tracer_url") else {}
+    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url, **tracer)
     yield running
     running.stop()
