@@ -46,14 +46,17 @@ def push_latency(mesh: RunningMesh) -> list[float]:
         response = api.post(f"{mesh.api_url}/api/v1/apply", data=reviews_weights(**{target: 100}), timeout=10)
         response.raise_for_status()
         returned = time.perf_counter()
-        deadline = returned + 5
-        while time.perf_counter() < deadline:
-            if gateway.get(url, timeout=5).json().get("podname") == f"reviews-{target}":
-                break
-        else:
-            raise RuntimeError(f"route to {target} never took effect")
-        latencies.append((time.perf_counter() - returned) * 1000)
+        latencies.append(ms_until_served_by(gateway, url, target, returned))
     return latencies
+
+
+def ms_until_served_by(gateway: requests.Session, url: str, version: str, since: float) -> float:
+    """Poll reviews through the gateway until `version` answers; ms from `since` (perf_counter)."""
+    deadline = since + 5
+    while time.perf_counter() < deadline:
+        if gateway.get(url, timeout=5).json().get("podname") == f"reviews-{version}":
+            return (time.perf_counter() - since) * 1000
+    raise RuntimeError(f"route to {version} never took effect")
 
 
 async def paced(url: str, rate: float, seconds: float, headers: dict[str, str]) -> list[float]:

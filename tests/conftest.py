@@ -41,6 +41,15 @@ def chromium_path() -> str:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     skipped = terminalreporter.stats.get("skipped", [])
     browser_skips = [r for r in skipped if BROWSER_SKIP_REASON in str(getattr(r, "longrepr", ""))]
+    loud = [
+        r for r in skipped if "TEST SKIPPED:" in str(getattr(r, "longrepr", "")) and r not in browser_skips
+    ]
+    for report in loud:
+        terminalreporter.write_line(
+            f"!!! {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}",
+            red=True,
+            bold=True,
+        )
     if browser_skips:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)

@@ -209,7 +209,7 @@ def whatif_for(
             host = documents.short_host(document["spec"]["host"])
             rules[host] = document
             targets.setdefault(host, services.get(host))
-        elif document["kind"] == "VirtualService" and not _gateway_only(document):
+        elif document["kind"] == "VirtualService" and not gateway_only(document):
             for host in document["spec"].get("hosts", []):
                 targets[documents.short_host(host)] = document
     known = {s.name for s in registry.services}
@@ -231,7 +231,8 @@ def whatif_for(
     return results
 
 
-def _gateway_only(document: Mapping[str, Any]) -> bool:
+def gateway_only(document: Mapping[str, Any]) -> bool:
+    """A VirtualService bound to gateways only (not "mesh"): it does not route sidecar traffic."""
     gateways = document.get("spec", {}).get("gateways") or []
     return bool(gateways) and "mesh" not in gateways
 

@@ -146,7 +146,7 @@ def target_for(service_name: str) -> Target:
             d
             for d in store.list("virtualservices", info.namespace)
             if service_name in {documents.short_host(h) for h in d["spec"].get("hosts", [])}
-            and not service._gateway_only(d)
+            and not service.gateway_only(d)
         ),
         None,
     )
