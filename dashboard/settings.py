@@ -142,6 +142,8 @@ VIEW_ONLY = env_bool("MESHSCOPE_VIEW_ONLY", False)
 # The what-if replays the requests of this many minutes, from at most this many traces.
 WHATIF_MINUTES = env_int("MESHSCOPE_WHATIF_MINUTES", 5, minimum=1)
 WHATIF_MAX_TRACES = env_int("MESHSCOPE_WHATIF_MAX_TRACES", 2000, minimum=1)
+# The recorded-traffic windows are refreshed (incrementally) this often by Celery beat.
+WHATIF_REFRESH_SECONDS = env_float("MESHSCOPE_WHATIF_REFRESH", 10.0, minimum=1.0)
 # Changes made outside the dashboard (meshcore apply, kubectl) are looked for this often.
 ROUTES_SYNC_INTERVAL_SECONDS = env_float("MESHSCOPE_ROUTES_SYNC_INTERVAL", 2.0, minimum=0.2)
 
@@ -165,6 +167,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routes.sync",
         "schedule": ROUTES_SYNC_INTERVAL_SECONDS,
         "options": {"expires": ROUTES_SYNC_INTERVAL_SECONDS * 2},
+    },
+    "routes-record-traffic": {
+        "task": "routes.record_traffic",
+        "schedule": WHATIF_REFRESH_SECONDS,
+        "options": {"expires": WHATIF_REFRESH_SECONDS * 2},
     },
 }
 

@@ -30,6 +30,18 @@ class RecordedRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     served_by: str | None = None
     timestamp_us: int = 0
+    span_id: str = ""  # trace id + span id: one call, however often its trace is read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "method": self.method, "path": self.path, "query": dict(self.query),
+            "headers": dict(self.headers), "served_by": self.served_by, "timestamp_us": self.timestamp_us,
+            "span_id": self.span_id,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecordedRequest:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
 
 def _service_of_cluster(cluster: str) -> str | None:
@@ -63,6 +75,7 @@ def _request(span: Mapping[str, Any], served_by: str | None) -> RecordedRequest 
         headers=headers,
         served_by=served_by,
         timestamp_us=int(span.get("timestamp") or 0),
+        span_id=f"{span.get('traceId', '')}/{span.get('id', '')}",
     )
 
 

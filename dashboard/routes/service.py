@@ -26,6 +26,8 @@ from dashboard.accounts.roles import is_operator
 from dashboard.routes import diffing, documents
 from dashboard.routes.models import Revision
 from dashboard.routes.recorded import requests_from_traces
+from dashboard.routes.shared_state import redis_client
+from dashboard.routes.traffic import recent_requests
 from dashboard.routes.whatif import WhatIf, Workload, predict
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
@@ -78,18 +80,12 @@ def parse_yaml(text: str) -> list[Document]:
     return [resource.to_dict() for resource in resources]
 
 
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-
-
 @contextlib.contextmanager
 def write_lock() -> Iterator[None]:
     """Serialize route writes and the external-change scan across every dashboard process."""
     import redis
 
-    lock = _redis().lock(LOCK_NAME, timeout=60, blocking_timeout=30)
+    lock = redis_client().lock(LOCK_NAME, timeout=60, blocking_timeout=30)
     try:
         acquired = lock.acquire()
     except redis.RedisError as error:
@@ -197,7 +193,8 @@ def whatif_for(
     traces: Sequence[Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[WhatIf]:
     """Predicted shares for every service whose routing the proposal changes (its VirtualService or
-    its DestinationRule), from the traces of the last WHATIF_MINUTES minutes (or `traces`)."""
+    its DestinationRule), from the calls of the last WHATIF_MINUTES minutes (dashboard.routes.traffic)
+    or, when given, from `traces`."""
     rules = {documents.short_host(d["spec"]["host"]): d for d in store.list("destinationrules")}
     services: dict[str, Mapping[str, Any] | None] = {}
     for vs in store.list("virtualservices"):
@@ -218,15 +215,11 @@ def whatif_for(
     for service, virtual_service in sorted(targets.items()):
         if service not in known:
             continue
-        recorded = traces
-        if recorded is None:
-            namespace = registry.service(service).namespace if registry.service(service) else "default"
-            recorded = configured.trace_source(settings.ROUTE_STORE_TIMEOUT_SECONDS).traces(
-                service=f"{service}.{namespace}",
-                limit=settings.WHATIF_MAX_TRACES,
-                lookback_ms=settings.WHATIF_MINUTES * 60_000,
-            )
-        requests = requests_from_traces(recorded, service)
+        if traces is None:
+            info = registry.service(service)
+            requests = recent_requests(service, info.namespace if info else "default")
+        else:
+            requests = requests_from_traces(traces, service)
         results.append(predict(service, requests, virtual_service, rules, workloads))
     return results
 
@@ -448,7 +441,7 @@ def sync_external(store: RouteStore | None = None) -> list[Revision]:
     store = store or configured.route_store()
     revision = store.revision()
     try:
-        if (_redis().get(SYNCED_REVISION) or b"").decode() == revision:
+        if (redis_client().get(SYNCED_REVISION) or b"").decode() == revision:
             return []  # nothing changed since the last scan: one small read per tick
     except redis.RedisError as error:
         raise SourceError(f"cannot read the route sync state: {error}") from None
@@ -478,7 +471,7 @@ def sync_external(store: RouteStore | None = None) -> list[Revision]:
                     )
                 )
         _publish(found)
-        transaction.on_commit(lambda: _redis().set(SYNCED_REVISION, revision))
+        transaction.on_commit(lambda: redis_client().set(SYNCED_REVISION, revision))
     return found
 
 

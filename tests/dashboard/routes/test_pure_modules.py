@@ -161,8 +161,16 @@ def test_requests_come_from_client_spans_and_the_served_workload_from_the_server
     )
     [found] = requests_from_traces([[client, server, other]], "reviews")
     assert found == RecordedRequest(
-        "reviews", "GET", "/reviews/0", {"x": "1"}, {"end-user": "jason"}, "reviews-v2", 5
+        "reviews",
+        "GET",
+        "/reviews/0",
+        {"x": "1"},
+        {"end-user": "jason"},
+        "reviews-v2",
+        5,
+        f"{'a' * 16}/{'b' * 16}",
     )
+    assert RecordedRequest.from_dict(found.to_dict()) == found
 
 
 def test_annotations_give_catch_all_weights_and_badges() -> None:
