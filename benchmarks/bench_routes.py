@@ -107,9 +107,12 @@ def run() -> list[Figure]:
             mesh.apply_ok(sample("destination-rule-all"))
             (Path(root) / "dash").mkdir()
             dashboard = Dashboard(
-                Path(root) / "dash", redis.url, mesh.api_url,
-                MESHCORE_TRACER_URL=mesh.tracer_url, MESHSCOPE_WHATIF_MINUTES=str(max(1, TRAFFIC_SECONDS // 60)),
-            )  # fmt: skip
+                Path(root) / "dash",
+                redis.url,
+                mesh.api_url,
+                MESHCORE_TRACER_URL=mesh.tracer_url,
+                MESHSCOPE_WHATIF_MINUTES=str(max(1, TRAFFIC_SECONDS // 60)),
+            )
             wait_until(mesh.all_in_sync, timeout=30, what="every proxy in sync")
             effects, posts = form_to_traffic(mesh, dashboard)
             mesh.reset()
@@ -117,12 +120,41 @@ def run() -> list[Figure]:
             previews, replayed = preview_times(mesh, dashboard)
             note = "smoke run (MESHSCOPE_BENCH_QUICK)" if QUICK else ""
             return [
-                Figure("form POST return -> first request on the new rule p50", percentile(effects, 0.5), "ms", note=f"{len(effects)} edits {note}"),
-                Figure("form POST return -> first request on the new rule p95", percentile(effects, 0.95), "ms", "<= 150 ms", percentile(effects, 0.95) <= 150, note),
-                Figure("form POST duration p50 (apply, push, ACKs, revision)", percentile(posts, 0.5), "ms", note=note),
-                Figure("preview p50 (YAML diff + Envoy diff + what-if)", percentile(previews, 0.5), "ms", note=f"{replayed} recorded calls replayed, {TRAFFIC_SECONDS} s at {TRAFFIC_RPS} rps {note}"),
-                Figure("preview p95 (YAML diff + Envoy diff + what-if)", percentile(previews, 0.95), "ms", "<= 500 ms", percentile(previews, 0.95) <= 500, note),
-            ]  # fmt: skip
+                Figure(
+                    "form POST return -> first request on the new rule p50",
+                    percentile(effects, 0.5),
+                    "ms",
+                    note=f"{len(effects)} edits {note}",
+                ),
+                Figure(
+                    "form POST return -> first request on the new rule p95",
+                    percentile(effects, 0.95),
+                    "ms",
+                    "<= 150 ms",
+                    percentile(effects, 0.95) <= 150,
+                    note,
+                ),
+                Figure(
+                    "form POST duration p50 (apply, push, ACKs, revision)",
+                    percentile(posts, 0.5),
+                    "ms",
+                    note=note,
+                ),
+                Figure(
+                    "preview p50 (YAML diff + Envoy diff + what-if)",
+                    percentile(previews, 0.5),
+                    "ms",
+                    note=f"{replayed} recorded calls replayed, {TRAFFIC_SECONDS} s at {TRAFFIC_RPS} rps {note}",
+                ),
+                Figure(
+                    "preview p95 (YAML diff + Envoy diff + what-if)",
+                    percentile(previews, 0.95),
+                    "ms",
+                    "<= 500 ms",
+                    percentile(previews, 0.95) <= 500,
+                    note,
+                ),
+            ]
         finally:
             if dashboard is not None:
                 dashboard.stop()

@@ -104,9 +104,13 @@ def _put(request: HttpRequest, namespace: str, plural: str, name: str) -> JsonRe
 
 def _delete(request: HttpRequest, namespace: str, plural: str, name: str) -> JsonResponse:
     revision = service.delete(
-        request.user, PLURALS[plural], namespace, name, request.GET.get("resourceVersion", ""),
+        request.user,
+        PLURALS[plural],
+        namespace,
+        name,
+        request.GET.get("resourceVersion", ""),
         request.GET.get("reason", ""),
-    )  # fmt: skip
+    )
     return JsonResponse({"deleted": revision.to_dict(), "revision": revision.id, "push": revision.push})
 
 

@@ -34,10 +34,15 @@ class RecordedRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "service": self.service, "method": self.method, "path": self.path, "query": dict(self.query),
-            "headers": dict(self.headers), "served_by": self.served_by, "timestamp_us": self.timestamp_us,
+            "service": self.service,
+            "method": self.method,
+            "path": self.path,
+            "query": dict(self.query),
+            "headers": dict(self.headers),
+            "served_by": self.served_by,
+            "timestamp_us": self.timestamp_us,
             "span_id": self.span_id,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RecordedRequest:

@@ -50,10 +50,16 @@ def test_conditions_round_trip_through_the_form_text() -> None:
     text = "name canary\nuri prefix /api\nmethod exact POST\nheader x-canary present\nquery v exact 2\nignore-uri-case\n\nheader end-user regex ja.*"
     matches = parse_conditions(text)
     assert matches == [
-        {"name": "canary", "uri": {"prefix": "/api"}, "method": {"exact": "POST"}, "headers": {"x-canary": {"regex": ".*"}},
-         "queryParams": {"v": {"exact": "2"}}, "ignoreUriCase": True},
+        {
+            "name": "canary",
+            "uri": {"prefix": "/api"},
+            "method": {"exact": "POST"},
+            "headers": {"x-canary": {"regex": ".*"}},
+            "queryParams": {"v": {"exact": "2"}},
+            "ignoreUriCase": True,
+        },
         {"headers": {"end-user": {"regex": "ja.*"}}},
-    ]  # fmt: skip
+    ]
     assert parse_conditions(format_conditions(matches)) == matches
 
 
@@ -89,9 +95,13 @@ def test_weights_syntax() -> None:
 def test_first_matching_rule_wins_and_weights_give_expected_shares() -> None:
     proposed = vs(
         to("v2", match=[{"headers": {"end-user": {"exact": "jason"}}}]),
-        {"route": [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 75},
-                   {"destination": {"host": "reviews", "subset": "v3"}, "weight": 25}]},
-    )  # fmt: skip
+        {
+            "route": [
+                {"destination": {"host": "reviews", "subset": "v1"}, "weight": 75},
+                {"destination": {"host": "reviews", "subset": "v3"}, "weight": 25},
+            ]
+        },
+    )
     requests = [request(headers={"end-user": "jason"})] * 3 + [request()] * 7
     result = predict("reviews", requests, proposed, {"reviews": RULE}, WORKLOADS)
     assert result.predicted == pytest.approx({"v2": 0.3, "v1": 0.525, "v3": 0.175})
@@ -144,10 +154,17 @@ def span(span_id: str, kind: str, tags: dict[str, str], ts: int = 1) -> dict[str
 
 
 def test_requests_come_from_client_spans_and_the_served_workload_from_the_server_half() -> None:
-    client = span("b" * 16, "CLIENT", {
-        "upstream_cluster": "outbound|9080|v1|reviews.default.svc.cluster.local",
-        "http.url": "http://reviews:9080/reviews/0?x=1", "http.method": "GET", "http.request.header.end-user": "jason",
-    }, ts=5)  # fmt: skip
+    client = span(
+        "b" * 16,
+        "CLIENT",
+        {
+            "upstream_cluster": "outbound|9080|v1|reviews.default.svc.cluster.local",
+            "http.url": "http://reviews:9080/reviews/0?x=1",
+            "http.method": "GET",
+            "http.request.header.end-user": "jason",
+        },
+        ts=5,
+    )
     server = span(
         "b" * 16, "SERVER", {"node_id": "sidecar~127.0.0.1~reviews-v2.default~default.svc.cluster.local"}
     )
@@ -175,10 +192,20 @@ def test_requests_come_from_client_spans_and_the_served_workload_from_the_server
 
 def test_annotations_give_catch_all_weights_and_badges() -> None:
     document = vs(
-        to("v2", match=[{"headers": {"end-user": {"exact": "jason"}}}], fault={"delay": {"fixedDelay": "7s", "percentage": {"value": 100}}}),
-        {"route": [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 90},
-                   {"destination": {"host": "reviews", "subset": "v3"}, "weight": 10}], "timeout": "1s", "mirror": {"host": "reviews", "subset": "v3"}},
-    )  # fmt: skip
+        to(
+            "v2",
+            match=[{"headers": {"end-user": {"exact": "jason"}}}],
+            fault={"delay": {"fixedDelay": "7s", "percentage": {"value": 100}}},
+        ),
+        {
+            "route": [
+                {"destination": {"host": "reviews", "subset": "v1"}, "weight": 90},
+                {"destination": {"host": "reviews", "subset": "v3"}, "weight": 10},
+            ],
+            "timeout": "1s",
+            "mirror": {"host": "reviews", "subset": "v3"},
+        },
+    )
     annotations = route_annotations([document], [RULE])
     assert annotations == {
         "reviews": {
@@ -194,9 +221,13 @@ def test_envoy_diffs_show_only_changed_virtual_hosts() -> None:
     same = {"name": "details:9080", "routes": [{"name": "d"}]}
     change = {
         "proxies": ["productpage-v1"],
-        "routes": {"9080": {"current": {"virtual_hosts": [same, {"name": "reviews:9080", "routes": [{"cluster": "a"}]}]},
-                            "proposed": {"virtual_hosts": [same, {"name": "reviews:9080", "routes": [{"cluster": "b"}]}]}}},
-    }  # fmt: skip
+        "routes": {
+            "9080": {
+                "current": {"virtual_hosts": [same, {"name": "reviews:9080", "routes": [{"cluster": "a"}]}]},
+                "proposed": {"virtual_hosts": [same, {"name": "reviews:9080", "routes": [{"cluster": "b"}]}]},
+            }
+        },
+    }
     [diff] = envoy_diffs([change])
     text = "\n".join(line.text for line in diff.lines)
     assert "-- cluster: a" in text and "+- cluster: b" in text and "details" not in text
@@ -205,8 +236,11 @@ def test_envoy_diffs_show_only_changed_virtual_hosts() -> None:
 
 def test_impact_averages_before_and_after() -> None:
     def snapshot(t: float, rps: float) -> dict[str, Any]:
-        return {"taken_at": t, "nodes": [{"id": "svc:reviews", "kind": "service"}],
-                "edges": [{"source": "wl:productpage-v1", "target": "svc:reviews", "rps": rps, "rps_2xx": rps}]}  # fmt: skip
+        return {
+            "taken_at": t,
+            "nodes": [{"id": "svc:reviews", "kind": "service"}],
+            "edges": [{"source": "wl:productpage-v1", "target": "svc:reviews", "rps": rps, "rps_2xx": rps}],
+        }
 
     result = impact([snapshot(t, 5.0 if t < 100 else 9.0) for t in range(40, 160, 10)], "reviews", 100.0, 1)
     assert (

@@ -50,8 +50,11 @@ def viewer_account(dashboard):
     )
     subprocess.run(
         [sys.executable, str(REPO / "manage.py"), "shell", "-c", code],
-        env={**os.environ, **dashboard.env}, cwd=REPO, check=True, capture_output=True,
-    )  # fmt: skip
+        env={**os.environ, **dashboard.env},
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     return VIEWER
 
 
@@ -137,8 +140,9 @@ def test_operator_shifts_reviews_to_v3_and_the_open_map_and_chart_follow(browser
 
     wait_until(
         lambda: int(chart_page.evaluate("() => document.body.dataset.routeMarkers || '0'")) > markers_before,
-        timeout=20, what="a change marker on the reviews chart",
-    )  # fmt: skip
+        timeout=20,
+        what="a change marker on the reviews chart",
+    )
     shapes = chart_page.evaluate("() => (document.getElementById('in-rps').layout.shapes || []).length")
     assert shapes >= 1
     assert chart_page.evaluate("() => window.__sameDocument === true")

@@ -23,8 +23,13 @@ def shift(client: Client, v1: int = 0, v2: int = 0, v3: int = 0, **extra: str):
 
 
 def rules(*items: dict[str, str]) -> dict[str, str]:
-    data = {"rule-TOTAL_FORMS": str(len(items)), "rule-INITIAL_FORMS": "0", "rule-MIN_NUM_FORMS": "0",
-            "rule-MAX_NUM_FORMS": "50", "apply": "1"}  # fmt: skip
+    data = {
+        "rule-TOTAL_FORMS": str(len(items)),
+        "rule-INITIAL_FORMS": "0",
+        "rule-MIN_NUM_FORMS": "0",
+        "rule-MAX_NUM_FORMS": "50",
+        "apply": "1",
+    }
     for index, item in enumerate(items):
         data.update({f"rule-{index}-{k}": v for k, v in {"ORDER": str(index + 1), **item}.items()})
     return data
