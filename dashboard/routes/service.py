@@ -333,24 +333,27 @@ def apply(
     check_can_edit(user)
     store = store or configured.route_store()
     services = _service_names(_registry())
-    with write_lock(), transaction.atomic():
+    with write_lock():
         before = {key_of(d): current_document(store, *key_of(d)) for d in proposed}
         outcome = store.apply(list(proposed), wait_s=settings.ROUTES_PUSH_WAIT_SECONDS)
-        revisions = [
-            _record(
-                before.get(key_of(stored)),
-                _without_action(stored),
-                stored["action"],
-                user=user,
-                reason=reason,
-                push=outcome.sync,
-                rollback_of=rollback_of,
-                services=services,
-            )
-            for stored in outcome.objects
-            if stored.get("action") != "unchanged"
-        ]
-        _publish(revisions)
+        # The database transaction starts only now: SQLite would hold its write lock while the
+        # proxies ACK (the Redis lock already keeps the external-change scan out).
+        with transaction.atomic():
+            revisions = [
+                _record(
+                    before.get(key_of(stored)),
+                    _without_action(stored),
+                    stored["action"],
+                    user=user,
+                    reason=reason,
+                    push=outcome.sync,
+                    rollback_of=rollback_of,
+                    services=services,
+                )
+                for stored in outcome.objects
+                if stored.get("action") != "unchanged"
+            ]
+            _publish(revisions)
     return Applied(revisions, outcome)
 
 
@@ -372,22 +375,23 @@ def delete(
     check_can_edit(user)
     store = store or configured.route_store()
     services = _service_names(_registry())
-    with write_lock(), transaction.atomic():
+    with write_lock():
         before = current_document(store, kind, namespace, name)
         deleted = store.delete(
             KIND_PLURALS[kind], namespace, name, resource_version, wait_s=settings.ROUTES_PUSH_WAIT_SECONDS
         )
-        revision = _record(
-            before or deleted,
-            None,
-            "deleted",
-            user=user,
-            reason=reason,
-            push=deleted.get("sync"),
-            rollback_of=rollback_of,
-            services=services,
-        )
-        _publish([revision])
+        with transaction.atomic():
+            revision = _record(
+                before or deleted,
+                None,
+                "deleted",
+                user=user,
+                reason=reason,
+                push=deleted.get("sync"),
+                rollback_of=rollback_of,
+                services=services,
+            )
+            _publish([revision])
     return revision
 
 
@@ -446,32 +450,39 @@ def sync_external(store: RouteStore | None = None) -> list[Revision]:
     except redis.RedisError as error:
         raise SourceError(f"cannot read the route sync state: {error}") from None
     services = _service_names(_registry())
-    with write_lock(), transaction.atomic():
+    with write_lock():
         stored = {key_of(d): d for plural in PLURALS for d in store.list(plural)}
-        latest = latest_revisions()
-        found = []
-        for key, document in sorted(stored.items()):
-            known = latest.get(key)
-            if known is not None and known.resource_version_after == documents.resource_version(document):
-                continue
-            before = _known_state(known)
-            action = "created" if before is None else "configured"
+        with transaction.atomic():
+            return _record_external(stored, services, revision)
+
+
+def _record_external(
+    stored: Mapping[tuple[str, str, str], Document], services: Sequence[str], revision: str
+) -> list[Revision]:
+    """Revisions for what differs between `stored` and the audit log; the cursor moves to
+    `revision` (the store revision read before listing) once they are committed."""
+    latest = latest_revisions()
+    found = []
+    for key, document in sorted(stored.items()):
+        known = latest.get(key)
+        if known is not None and known.resource_version_after == documents.resource_version(document):
+            continue
+        before = _known_state(known)
+        action = "created" if before is None else "configured"
+        found.append(_record(before, document, action, source=Revision.SOURCE_EXTERNAL, services=services))
+    for key, known in sorted(latest.items()):
+        if key not in stored and known.yaml_after:
             found.append(
-                _record(before, document, action, source=Revision.SOURCE_EXTERNAL, services=services)
-            )
-        for key, known in sorted(latest.items()):
-            if key not in stored and known.yaml_after:
-                found.append(
-                    _record(
-                        _known_state(known),
-                        None,
-                        "deleted",
-                        source=Revision.SOURCE_EXTERNAL,
-                        services=services,
-                    )
+                _record(
+                    _known_state(known),
+                    None,
+                    "deleted",
+                    source=Revision.SOURCE_EXTERNAL,
+                    services=services,
                 )
-        _publish(found)
-        transaction.on_commit(lambda: redis_client().set(SYNCED_REVISION, revision))
+            )
+    _publish(found)
+    transaction.on_commit(lambda: redis_client().set(SYNCED_REVISION, revision))
     return found
 
 
