@@ -431,10 +431,11 @@ def rollback(
 
 
 def latest_revisions() -> dict[tuple[str, str, str], Revision]:
-    latest: dict[tuple[str, str, str], Revision] = {}
-    for revision in Revision.objects.order_by("created_at", "id"):
-        latest[(revision.kind, revision.namespace, revision.name)] = revision
-    return latest
+    """The newest revision of every object the audit log knows (ids grow with time)."""
+    from django.db.models import Max
+
+    newest = Revision.objects.values("kind", "namespace", "name").annotate(last=Max("id")).values("last")
+    return {(r.kind, r.namespace, r.name): r for r in Revision.objects.filter(id__in=newest)}
 
 
 def sync_external(store: RouteStore | None = None) -> list[Revision]:
