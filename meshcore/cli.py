@@ -40,8 +40,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         traffic_rps=args.traffic,
         sampling_percent=args.sampling,
         traffic_users=users,
+        cert_lifetime_s=args.cert_lifetime,
+        ca_dir=Path(args.ca_dir) if args.ca_dir else None,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.ca_dir is not None:
+        from meshcore.controlplane.ca import CAError, CertificateAuthority
+
+        try:
+            CertificateAuthority.plugged_in(settings.ca_dir)
+        except CAError as error:
+            print(f"meshcore up: --ca-dir: {error}", file=sys.stderr)
+            return 2
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -205,6 +215,16 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshcore", description="A small, real Istio-style service mesh.")
     parser.add_argument(
@@ -228,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", action="append", default=[], metavar="NAME=SHARE", help="logged-in share, e.g. jason=0.3"
     )
     up.add_argument("--sampling", type=float, default=100.0, help="trace sampling percent (default 100)")
+    up.add_argument(
+        "--cert-lifetime",
+        type=_positive_seconds,
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="workload certificate lifetime; rotated at half of it (default 86400)",
+    )
+    up.add_argument(
+        "--ca-dir",
+        help="plug in your CA: a directory with ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem "
+        "(default: a root kept in STATE_DIR/ca)",
+    )
     up.set_defaults(func=cmd_up)
 
     apply = commands.add_parser("apply", help="create or update resources from YAML/JSON")
