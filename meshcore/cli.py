@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -121,16 +122,27 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if status != 200:
         return report_error(status, payload)
     for item in payload["applied"]:
-        print(f"{item['kind'].lower()}.networking.istio.io/{item['metadata']['name']} {item['action']}")
+        print(f"{qualified_name(item)}/{item['metadata']['name']} {item['action']}")
+    for warning in payload.get("warnings", []):
+        print(f"warning: {warning['path']}: {warning['message']}", file=sys.stderr)
     for rejected in payload.get("sync", {}).get("rejected", []):
         print(f"warning: {rejected['node_id']} rejected the config: {rejected['message']}", file=sys.stderr)
     return 0
 
 
+def qualified_name(document: dict[str, Any]) -> str:
+    """kubectl's ``<kind>.<group>`` (``peerauthentication.security.istio.io``)."""
+    group = document.get("apiVersion", "networking.istio.io/v1").split("/", 1)[0]
+    return f"{document['kind'].lower()}.{group}"
+
+
 def cmd_get(args: argparse.Namespace) -> int:
     path = f"/api/v1/{args.kind}" + (f"/{args.name}" if args.name else "")
+    query = {"namespace": args.namespace} if args.name and args.namespace else {}
     if args.output == "yaml":
-        path += "?format=yaml"
+        query["format"] = "yaml"
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
     status, payload = request(args.api, "GET", path)
     if status != 200:
         return report_error(status, payload)
@@ -149,10 +161,11 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}")
+    query = urllib.parse.urlencode({"namespace": args.namespace})
+    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}?{query}")
     if status != 200:
         return report_error(status, payload)
-    print(f"{payload['deleted']['kind'].lower()}.networking.istio.io/{args.name} deleted")
+    print(f"{qualified_name(payload['deleted'])}/{args.name} deleted")
     return 0
 
 
@@ -268,14 +281,20 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(func=cmd_apply)
 
     get = commands.add_parser("get", help="list or show resources")
-    get.add_argument("kind", help="virtualservices | destinationrules | gateways (or vs, dr, gw)")
+    get.add_argument(
+        "kind",
+        help="virtualservices | destinationrules | gateways | peerauthentications | authorizationpolicies "
+        "| envoyfilters (or vs, dr, gw, pa, ap, ef)",
+    )
     get.add_argument("name", nargs="?")
+    get.add_argument("-n", "--namespace", default="", help="namespace of the named object (default: default)")
     get.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
     get.set_defaults(func=cmd_get)
 
     delete = commands.add_parser("delete", help="delete a resource")
     delete.add_argument("kind")
     delete.add_argument("name")
+    delete.add_argument("-n", "--namespace", default="default")
     delete.set_defaults(func=cmd_delete)
 
     status = commands.add_parser("status", help="every workload, its sidecar and its xDS state")

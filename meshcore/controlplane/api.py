@@ -7,13 +7,15 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/traffic                        the built-in traffic generator's report
   PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
-  GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
+  GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways,
+                                                peerauthentications, authorizationpolicies, envoyfilters)
   POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...]     apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
 Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
 with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
-only once every connected proxy ACKed or NACKed the new config.
+only once every connected proxy ACKed or NACKed the new config. An accepted apply lists `warnings`
+({"path", "message"}): security settings that contradict each other (Kiali's KIA0205-0208).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
 from meshcore.model.errors import FieldError, ValidationError, error_body
 from meshcore.model.resources import Resource, kind_from_plural
+from meshcore.model.security_validation import security_warnings
 from meshcore.model.yaml_io import dump_documents, parse_documents
 from meshcore.sidecar.supervisor import Supervisor
 
@@ -111,10 +114,13 @@ async def apply_and_report(request: web.Request, resources: list[Resource]) -> w
     wait = parse_wait(request)
 
     async def run() -> web.Response:
+        existing = control_plane.store.list()
         results: list[ApplyResult] = await control_plane.apply(resources)
         body: dict[str, Any] = {
             "generation": control_plane.generation,
             "applied": [{"action": r.action, **r.resource.to_dict()} for r in results],
+            # Valid but likely not what was meant (Kiali's KIA02xx mTLS checks); never blocks.
+            "warnings": [w.to_dict() for w in security_warnings(resources, control_plane.registry, existing)],
         }
         if wait:
             body["sync"] = await control_plane.wait_for_sync(control_plane.generation, wait)
