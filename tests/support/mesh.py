@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,9 @@ class RunningMesh:
         return [self.reviews_version(user) for _ in range(requests_count)]
 
 
-def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
-    """Start `meshcore up` on free loopback ports under `root`; wait until BookInfo answers."""
+def start_mesh(root: Path, traffic_rps: float = 0.0, extra_args: Sequence[str] = ()) -> RunningMesh:
+    """Start `meshcore up` on free loopback ports under `root`; wait until BookInfo answers.
+    `extra_args` are more `meshcore up` options (e.g. `--cert-lifetime 20`)."""
     base = free_port_block(port_span())
     ports = {
         "gateway": free_port(),
@@ -166,6 +168,7 @@ def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
         "--tracer-port", str(ports["tracer"]),
         "--base-port", str(base),
         "--traffic", str(traffic_rps),
+        *extra_args,
     ]  # fmt: skip
     process = start_process(args, root / "meshcore-up.log")
     mesh = RunningMesh(process, state_dir, ports)
