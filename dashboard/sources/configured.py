@@ -6,6 +6,7 @@ from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
+from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
 
 
@@ -21,3 +22,7 @@ def envoy_admin() -> EnvoyAdmin:
 
 def trace_source() -> TraceSource:
     return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, settings.SOURCE_TIMEOUT_SECONDS)
+
+
+def security_source() -> SecuritySource:
+    return ControlPlaneSecurity(settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS)

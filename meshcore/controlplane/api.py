@@ -4,6 +4,7 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/registry                       services, workloads, gateway
   GET    /api/v1/status                         every proxy: process, xDS connection, ACK/NACK, version
   GET    /api/v1/events                         process restarts and exits
+  GET    /api/v1/security/workloads             identity, mTLS mode, policies and certificate per workload
   GET    /api/v1/traffic                        the built-in traffic generator's report
   PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
@@ -26,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.controlplane.security_view import security_report
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
 from meshcore.model.errors import FieldError, ValidationError, error_body
@@ -265,6 +267,10 @@ async def set_traffic_rate(request: web.Request) -> web.Response:
     return web.json_response(generator.report())
 
 
+async def security_workloads(request: web.Request) -> web.Response:
+    return web.json_response(security_report(request.app[CONTROL_PLANE]))
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -285,6 +291,7 @@ def make_api(
     app.router.add_get("/api/v1/traffic", traffic)
     app.router.add_put("/api/v1/traffic", set_traffic_rate)
     app.router.add_post("/api/v1/processes/{name}/{action}", control_process)
+    app.router.add_get("/api/v1/security/workloads", security_workloads)
     app.router.add_post("/api/v1/apply", apply_batch)
     app.router.add_get("/api/v1/{plural}", list_resources)
     app.router.add_get("/api/v1/{plural}/{name}", get_resource)
