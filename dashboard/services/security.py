@@ -60,4 +60,16 @@ def workload_security(
     if certificate and certificate["expires_at"] is not None:
         now = now or dt.datetime.now(dt.UTC)
         certificate["expires_in_s"] = round((certificate["expires_at"] - now).total_seconds())
+        certificate["expires_in"] = remaining(certificate["expires_in_s"])
     return view
+
+
+def remaining(seconds: int) -> str:
+    """``23 h 58 min``, ``4 min 10 s``, ``12 s``; ``expired`` at or below zero."""
+    if seconds <= 0:
+        return "expired"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

@@ -36,7 +36,7 @@ LOCK_SVG = (
         b'<circle cx="8" cy="11" r="1.3" fill="#fff"/></svg>'
     ).decode()
 )
-LOCK_SIZE = 0.045  # of the drawing's extent
+LOCK_SIZE = 0.022  # of the drawing's extent
 
 
 def _fmt_rate(edge: Edge) -> str:
