@@ -156,13 +156,15 @@ def outbound_clusters(index: MeshIndex) -> tuple[dict[str, Message], dict[str, M
             for subset_name, policy, tls, members in variants:
                 name = outbound_cluster_name(port.number, subset_name, service.fqdn)
                 accepts = [_sends_mtls(index, tls, w, port.number) for w in members]
+                # A cluster without endpoints (a subset no workload has) follows the rule or auto mTLS.
+                flags = accepts or [tls.mode == "ISTIO_MUTUAL" if tls else index.auto_mtls]
                 sans = (
                     tls.subject_alt_names
                     if tls and tls.subject_alt_names
                     else _identities(index, service, members)
                 )
                 sni = tls.sni if tls and tls.sni else outbound_sni(port.number, subset_name, service.fqdn)
-                cluster = secure_cluster(make_outbound_cluster(name, policy), accepts, sni, sans)
+                cluster = secure_cluster(make_outbound_cluster(name, policy), flags, sni, sans)
                 clusters[name] = to_message(CLUSTER_TYPE, cluster)
                 assignment = make_load_assignment(name, [(w.address, w.inbound_port) for w in members])
                 if tls is None and index.auto_mtls:

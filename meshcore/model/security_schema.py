@@ -74,6 +74,11 @@ def _method_problem(value: str) -> str | None:
     )
 
 
+def _not_empty(value: Mapping[str, Any], path: str, what: str) -> list[FieldError]:
+    """Istio refuses an empty source or operation (it would match everything by accident)."""
+    return [] if value else [FieldError(path, f"an empty {what} is not allowed; omit it to match any")]
+
+
 STRINGS = ListOf(Str(non_empty=True), non_empty=True)
 PORTS = ListOf(Str(non_empty=True, extra=_port_string_problem), non_empty=True)
 METHODS = ListOf(Str(extra=_method_problem), non_empty=True)
@@ -140,7 +145,7 @@ SOURCE = Obj(
         "serviceAccounts": unsupported(),
         "notServiceAccounts": unsupported(),
     },
-    checks=(at_least_one_of("principals", "notPrincipals", "namespaces", "notNamespaces"),),
+    checks=(lambda value, path: _not_empty(value, path, "source"),),
 )
 OPERATION = Obj(
     {
@@ -153,11 +158,7 @@ OPERATION = Obj(
         "paths": Field(STRINGS),
         "notPaths": Field(STRINGS),
     },
-    checks=(
-        at_least_one_of(
-            "hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"
-        ),
-    ),
+    checks=(lambda value, path: _not_empty(value, path, "operation"),),
 )
 CONDITION = Obj(
     {

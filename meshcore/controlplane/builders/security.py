@@ -116,13 +116,14 @@ def make_downstream_tls_socket(trust_domain: str) -> dict[str, Any]:
 def secure_cluster(
     cluster: dict[str, Any], tls_endpoints: Sequence[bool], sni: str, expected_sans: Iterable[str]
 ) -> dict[str, Any]:
-    """``cluster`` with its transport socket for mTLS to the endpoints flagged True in ``tls_endpoints``.
+    """``cluster`` with its transport socket for mTLS to the endpoints flagged True in ``tls_endpoints``
+    (one flag per endpoint, or one flag for a cluster without endpoints).
 
-    All True (or no endpoints): one TLS socket. All False: plaintext (unchanged). Mixed: Istio's
+    All True: one TLS socket. All False: plaintext (unchanged). Mixed: Istio's
     auto-mTLS form, ``transport_socket_matches`` keyed on each endpoint's ``tlsMode`` metadata
     (``endpoint_metadata`` below gives it).
     """
-    if tls_endpoints and not any(tls_endpoints):
+    if not any(tls_endpoints):
         return cluster
     socket = make_upstream_tls_socket(sni, expected_sans)
     secured = dict(cluster)
