@@ -45,9 +45,10 @@ def workload_certificate(certs_document: dict[str, Any]) -> dict[str, Any] | Non
 def workload_security(
     envoy: EnvoyAdmin, admin_address: str, security: SecuritySource, name: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """Everything the security section shows for workload `name` (see the module docstring);
-    `expires_in_s` is the certificate's remaining validity in seconds at `now`."""
-    view: dict[str, Any] = {"certificate": None, "policy": None, "errors": []}
+    """Everything the security section shows for workload `name` (see the module docstring):
+    ``{"identity", "certificate", "policy", "errors"}``; the certificate's ``expires_in_s`` is its
+    remaining validity in seconds at `now`."""
+    view: dict[str, Any] = {"identity": "", "certificate": None, "policy": None, "errors": []}
     try:
         view["certificate"] = workload_certificate(envoy.certs(admin_address))
     except SourceError as error:
@@ -57,6 +58,8 @@ def workload_security(
     except SourceError as error:
         view["errors"].append(f"policies: {error}")
     certificate = view["certificate"]
+    # The identity the control plane assigned; what the certificate names when it is unreachable.
+    view["identity"] = (view["policy"] or {}).get("spiffe_id") or (certificate or {}).get("spiffe_id", "")
     if certificate and certificate["expires_at"] is not None:
         now = now or dt.datetime.now(dt.UTC)
         certificate["expires_in_s"] = round((certificate["expires_at"] - now).total_seconds())

@@ -58,9 +58,14 @@ def _security_of(name: str) -> dict:
     try:
         address, _, _ = _admin_address_and_status(name)
     except SourceError as error:
-        return {"certificate": None, "policy": None, "errors": [str(error)]}
+        return {"identity": "", "certificate": None, "policy": None, "errors": [str(error)]}
     if address is None:
-        return {"certificate": None, "policy": None, "errors": [f"{name} is not in the registry"]}
+        return {
+            "identity": "",
+            "certificate": None,
+            "policy": None,
+            "errors": [f"{name} is not in the registry"],
+        }
     return workload_security(configured.envoy_admin(), address, configured.security_source(), name)
 
 

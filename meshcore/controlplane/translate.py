@@ -155,25 +155,37 @@ def outbound_clusters(index: MeshIndex) -> tuple[dict[str, Message], dict[str, M
         for port in service.ports:
             for subset_name, policy, tls, members in variants:
                 name = outbound_cluster_name(port.number, subset_name, service.fqdn)
-                accepts = [_sends_mtls(index, tls, w, port.number) for w in members]
-                # A cluster without endpoints (a subset no workload has) follows the rule or auto mTLS.
-                flags = accepts or [tls.mode == "ISTIO_MUTUAL" if tls else index.auto_mtls]
-                sans = (
-                    tls.subject_alt_names
-                    if tls and tls.subject_alt_names
-                    else _identities(index, service, members)
+                cluster, assignment = _cluster_and_endpoints(
+                    index, service, port.number, name, subset_name, policy, tls, members
                 )
-                sni = tls.sni if tls and tls.sni else outbound_sni(port.number, subset_name, service.fqdn)
-                cluster = secure_cluster(make_outbound_cluster(name, policy), flags, sni, sans)
                 clusters[name] = to_message(CLUSTER_TYPE, cluster)
-                assignment = make_load_assignment(name, [(w.address, w.inbound_port) for w in members])
-                if tls is None and index.auto_mtls:
-                    for endpoint, accepted in zip(
-                        assignment["endpoints"][0]["lb_endpoints"], accepts, strict=True
-                    ):
-                        endpoint["metadata"] = endpoint_metadata(accepted)
                 endpoints[name] = to_message(ENDPOINT_TYPE, assignment)
     return clusters, endpoints
+
+
+def _cluster_and_endpoints(
+    index: MeshIndex,
+    service: Service,
+    port: int,
+    name: str,
+    subset: str | None,
+    policy: Any,
+    tls: ClientTLS | None,
+    members: Sequence[Workload],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One outbound cluster (shaped by ``policy``, mTLS as ``tls`` or auto mTLS decide) and its
+    endpoints (``members``' inbound listeners)."""
+    accepts = [_sends_mtls(index, tls, w, port) for w in members]
+    # A cluster without endpoints (a subset no workload has) follows the rule or auto mTLS.
+    flags = accepts or [tls.mode == "ISTIO_MUTUAL" if tls else index.auto_mtls]
+    sans = tls.subject_alt_names if tls and tls.subject_alt_names else _identities(index, service, members)
+    sni = tls.sni if tls and tls.sni else outbound_sni(port, subset, service.fqdn)
+    cluster = secure_cluster(make_outbound_cluster(name, policy), flags, sni, sans)
+    assignment = make_load_assignment(name, [(w.address, w.inbound_port) for w in members])
+    if tls is None and index.auto_mtls:
+        for endpoint, accepted in zip(assignment["endpoints"][0]["lb_endpoints"], accepts, strict=True):
+            endpoint["metadata"] = endpoint_metadata(accepted)
+    return cluster, assignment
 
 
 def _sends_mtls(index: MeshIndex, tls: ClientTLS | None, workload: Workload, port: int) -> bool:

@@ -122,10 +122,20 @@ def test_only_productpage_may_call_reviews(clean_mesh):
     mesh = clean_mesh
     assert call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 200  # before: open
     mesh.apply_ok(REVIEWS_ONLY_FROM_PRODUCTPAGE)
+    productpage = workload(mesh, "productpage-v1")["outbound_port"]
+
+    def post_from_productpage() -> int:
+        url = f"http://127.0.0.1:{productpage}/reviews/0"
+        return requests.post(url, headers={"Host": "reviews:9080"}, timeout=10).status_code
+
+    # productpage's pooled connections to reviews predate the policy: wait until they drained.
     wait_until(
-        lambda: call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 403,
+        lambda: (
+            call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 403
+            and post_from_productpage() == 403
+        ),
         timeout=15,
-        what="ratings is denied reviews",
+        what="the policy in force on every connection",
     )
     for _ in range(6):
         page = mesh.page()
@@ -134,9 +144,7 @@ def test_only_productpage_may_call_reviews(clean_mesh):
         denied = call_from(mesh, caller, "reviews", "/reviews/0")
         assert (denied.status_code, denied.text) == (403, "RBAC: access denied"), caller
     # The rule allows GET only: productpage's own identity with another method is refused too.
-    port = workload(mesh, "productpage-v1")["outbound_port"]
-    posted = requests.post(f"http://127.0.0.1:{port}/reviews/0", headers={"Host": "reviews:9080"}, timeout=10)
-    assert posted.status_code == 403
+    assert post_from_productpage() == 403
     # Removing the policy opens reviews again.
     assert mesh.delete("authorizationpolicies", "reviews-viewer").status_code == 200
     assert call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 200
