@@ -152,10 +152,10 @@ def cmd_get(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
     else:
         items = [payload] if args.name else payload["items"]
-        print(f"{'NAME':30} {'KIND':18} {'RESOURCE VERSION'}")
+        print(f"{'NAME':30} {'KIND':20} {'RESOURCE VERSION'}")
         for item in items:
             print(
-                f"{item['metadata']['name']:30} {item['kind']:18} {item['metadata'].get('resourceVersion', '')}"
+                f"{item['metadata']['name']:30} {item['kind']:20} {item['metadata'].get('resourceVersion', '')}"
             )
     return 0
 
