@@ -147,7 +147,11 @@ def test_only_productpage_may_call_reviews(clean_mesh):
     assert post_from_productpage() == 403
     # Removing the policy opens reviews again.
     assert mesh.delete("authorizationpolicies", "reviews-viewer").status_code == 200
-    assert call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 200
+    wait_until(
+        lambda: call_from(mesh, "ratings-v1", "reviews", "/reviews/0").status_code == 200,
+        timeout=15,
+        what="reviews open again",
+    )
 
 
 def test_deny_policy_on_ratings_hides_ratings_from_jason_only(clean_mesh):
