@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         traffic_rps=args.traffic,
         sampling_percent=args.sampling,
         traffic_users=users,
+        cert_lifetime_s=args.cert_lifetime,
+        ca_dir=Path(args.ca_dir) if args.ca_dir else None,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.ca_dir is not None:
+        from meshcore.controlplane.ca import CAError, CertificateAuthority
+
+        try:
+            CertificateAuthority.plugged_in(settings.ca_dir)
+        except CAError as error:
+            print(f"meshcore up: --ca-dir: {error}", file=sys.stderr)
+            return 2
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -113,9 +124,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return report_error(status, payload)
     suffix = " (dry run)" if args.dry_run else ""
     for item in payload["applied"]:
-        print(
-            f"{item['kind'].lower()}.networking.istio.io/{item['metadata']['name']} {item['action']}{suffix}"
-        )
+        print(f"{qualified_name(item)}/{item['metadata']['name']} {item['action']}{suffix}")
     for warning in payload.get("warnings", []):
         location = f"{warning['path']}: " if warning.get("path") else ""
         print(f"warning: {location}{warning['message']}", file=sys.stderr)
@@ -127,10 +136,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def qualified_name(document: dict[str, Any]) -> str:
+    """kubectl's ``<kind>.<group>`` (``peerauthentication.security.istio.io``)."""
+    group = document.get("apiVersion", "networking.istio.io/v1").split("/", 1)[0]
+    return f"{document['kind'].lower()}.{group}"
+
+
 def cmd_get(args: argparse.Namespace) -> int:
     path = f"/api/v1/{args.kind}" + (f"/{args.name}" if args.name else "")
+    query = {"namespace": args.namespace} if args.name and args.namespace else {}
     if args.output == "yaml":
-        path += "?format=yaml"
+        query["format"] = "yaml"
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
     status, payload = request(args.api, "GET", path)
     if status != 200:
         return report_error(status, payload)
@@ -140,19 +158,20 @@ def cmd_get(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
     else:
         items = [payload] if args.name else payload["items"]
-        print(f"{'NAME':30} {'KIND':18} {'RESOURCE VERSION'}")
+        print(f"{'NAME':30} {'KIND':20} {'RESOURCE VERSION'}")
         for item in items:
             print(
-                f"{item['metadata']['name']:30} {item['kind']:18} {item['metadata'].get('resourceVersion', '')}"
+                f"{item['metadata']['name']:30} {item['kind']:20} {item['metadata'].get('resourceVersion', '')}"
             )
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}")
+    query = urllib.parse.urlencode({"namespace": args.namespace})
+    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}?{query}")
     if status != 200:
         return report_error(status, payload)
-    print(f"{payload['deleted']['kind'].lower()}.networking.istio.io/{args.name} deleted")
+    print(f"{qualified_name(payload['deleted'])}/{args.name} deleted")
     return 0
 
 
@@ -215,6 +234,16 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshcore", description="A small, real Istio-style service mesh.")
     parser.add_argument(
@@ -238,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", action="append", default=[], metavar="NAME=SHARE", help="logged-in share, e.g. jason=0.3"
     )
     up.add_argument("--sampling", type=float, default=100.0, help="trace sampling percent (default 100)")
+    up.add_argument(
+        "--cert-lifetime",
+        type=_positive_seconds,
+        default=24 * 3600.0,
+        metavar="SECONDS",
+        help="workload certificate lifetime; rotated at half of it (default 86400)",
+    )
+    up.add_argument(
+        "--ca-dir",
+        help="plug in your CA: a directory with ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem "
+        "(default: a root kept in STATE_DIR/ca)",
+    )
     up.set_defaults(func=cmd_up)
 
     apply = commands.add_parser("apply", help="create or update resources from YAML/JSON")
@@ -249,14 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(func=cmd_apply)
 
     get = commands.add_parser("get", help="list or show resources")
-    get.add_argument("kind", help="virtualservices | destinationrules | gateways (or vs, dr, gw)")
+    get.add_argument(
+        "kind",
+        help="virtualservices | destinationrules | gateways | peerauthentications | authorizationpolicies "
+        "| envoyfilters (or vs, dr, gw, pa, ap, ef)",
+    )
     get.add_argument("name", nargs="?")
+    get.add_argument("-n", "--namespace", default="", help="namespace of the named object (default: default)")
     get.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
     get.set_defaults(func=cmd_get)
 
     delete = commands.add_parser("delete", help="delete a resource")
     delete.add_argument("kind")
     delete.add_argument("name")
+    delete.add_argument("-n", "--namespace", default="default")
     delete.set_defaults(func=cmd_delete)
 
     status = commands.add_parser("status", help="every workload, its sidecar and its xDS state")

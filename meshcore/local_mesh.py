@@ -17,6 +17,8 @@ from aiohttp import web
 from meshcore.bookinfo.topology import bookinfo_registry
 from meshcore.controlplane.api import make_api
 from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.ca import CertificateAuthority
+from meshcore.controlplane.identities import DEFAULT_LIFETIME_S, WorkloadIdentities
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ResourceStore
 from meshcore.controlplane.xds_server import start_xds_server
@@ -47,6 +49,11 @@ class MeshSettings:
     traffic_users: dict[str | None, float] = field(default_factory=lambda: dict(DEFAULT_USERS))
     sampling_percent: float = 100.0
     envoy_log_level: str = "warning"
+    # Workload certificates: lifetime in seconds, rotated at half of it; Istio's plug-in CA
+    # directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), else a root kept in
+    # <state_dir>/ca.
+    cert_lifetime_s: float = DEFAULT_LIFETIME_S
+    ca_dir: Path | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -78,11 +85,18 @@ class LocalMesh:
             gateway_address=settings.gateway_address,
         )
         self.supervisor = Supervisor()
+        authority = (
+            CertificateAuthority.plugged_in(settings.ca_dir)
+            if settings.ca_dir is not None
+            else CertificateAuthority.load_or_create(settings.state_dir / "ca")
+        )
         self.control_plane = ControlPlane(
             self.registry,
             ResourceStore(settings.state_dir / "resources.json"),
             TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
+            WorkloadIdentities(authority, settings.cert_lifetime_s),
         )
+        self._rotation: asyncio.Task | None = None
         self.traffic: TrafficGenerator | None = None
         self._xds_server = None
         self._api_runner: web.AppRunner | None = None
@@ -97,6 +111,7 @@ class LocalMesh:
         self._xds_server, _ = await start_xds_server(
             self.control_plane.cache, self.control_plane.board, LOOPBACK, settings.xds_port
         )
+        self._rotation = asyncio.create_task(self.control_plane.run_certificate_rotation())
         if tracer_available():
             await self.supervisor.start(self._tracer_spec())
         for workload in self.registry.workloads:
@@ -126,6 +141,8 @@ class LocalMesh:
         return True
 
     async def stop(self) -> None:
+        if self._rotation is not None:
+            self._rotation.cancel()
         if self.traffic is not None:
             await self.traffic.stop()
         if self._api_runner is not None:

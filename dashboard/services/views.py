@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.services.metrics import known_service, service_series, workload_series
+from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
@@ -47,7 +48,25 @@ def workload_page(request: HttpRequest, name: str) -> HttpResponse:
     node = next((n for n in current["nodes"] if n["id"] == f"wl:{name}"), None)
     if node is None:
         raise Http404(f"unknown workload {name!r}")
-    return render(request, "services/workload.html", {"name": name, "node": node})
+    return render(
+        request, "services/workload.html", {"name": name, "node": node, "security": _security_of(name)}
+    )
+
+
+def _security_of(name: str) -> dict:
+    """The workload's identity, certificate and policies; the registry failing is an error shown."""
+    try:
+        address, _, _ = _admin_address_and_status(name)
+    except SourceError as error:
+        return {"identity": "", "certificate": None, "policy": None, "errors": [str(error)]}
+    if address is None:
+        return {
+            "identity": "",
+            "certificate": None,
+            "policy": None,
+            "errors": [f"{name} is not in the registry"],
+        }
+    return workload_security(configured.envoy_admin(), address, configured.security_source(), name)
 
 
 def _admin_address_and_status(name: str):

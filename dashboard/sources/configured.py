@@ -7,6 +7,7 @@ from django.conf import settings
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
+from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
 
 
@@ -31,3 +32,7 @@ def route_store(timeout: float | None = None) -> RouteStore:
     `timeout` (seconds) defaults to MESHSCOPE_ROUTE_STORE_TIMEOUT.
     """
     return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS)
+
+
+def security_source() -> SecuritySource:
+    return ControlPlaneSecurity(settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS)

@@ -10,9 +10,13 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.http import get_bytes, get_json
 
 # Only the per-cluster golden-signal stats the TrafficMap needs: keeps each poll's answer small.
+# 403 and 429 are the RBAC denials and rate limits; ssl.handshake tells mTLS connections; the
+# inbound HCM counters of the mTLS and plaintext filter chains tell which requests were mTLS.
 TRAFFIC_STATS_FILTER = (
     r"^cluster\.(outbound|inbound)\|.*\.(upstream_rq_total|upstream_rq_[2345]xx|upstream_rq_timeout"
-    r"|upstream_rq_retry|upstream_cx_connect_fail|upstream_rq_time)$"
+    r"|upstream_rq_retry|upstream_cx_connect_fail|upstream_rq_time|upstream_rq_403|upstream_rq_429"
+    r"|ssl\.handshake)$"
+    r"|^http\.inbound_.*_(mtls|plaintext)\.(downstream_rq_total|rbac\.(allow|deny)_\.denied)$"
 )
 
 
@@ -33,6 +37,10 @@ class EnvoyAdmin(Protocol):
 
     def active_clusters(self, address: str) -> dict[str, Any]:
         """`/config_dump?resource=dynamic_active_clusters`: the xDS clusters only (small)."""
+        ...
+
+    def certs(self, address: str) -> dict[str, Any]:
+        """`/certs`: the certificates the Envoy holds (chains with SANs, serials, expiry)."""
         ...
 
 
@@ -58,6 +66,9 @@ class HttpEnvoyAdmin:
 
     def active_clusters(self, address: str) -> dict[str, Any]:
         return get_json(f"http://{address}/config_dump?resource=dynamic_active_clusters", self.timeout)
+
+    def certs(self, address: str) -> dict[str, Any]:
+        return get_json(f"http://{address}/certs", self.timeout)
 
     def config_dump(self, address: str) -> dict[str, Any]:
         # Config dumps can be large: allow a longer deadline than the per-second poll.
@@ -100,6 +111,9 @@ class RecordedEnvoyAdmin:
 
     def config_dump(self, address: str) -> dict[str, Any]:
         return self._get(address, "config_dump")
+
+    def certs(self, address: str) -> dict[str, Any]:
+        return self._get(address, "certs")
 
     def active_clusters(self, address: str) -> dict[str, Any]:
         try:

@@ -34,6 +34,7 @@ class WorkloadInfo:
     inbound_port: int = 0
     admin_port: int = 0
     node_id: str = ""
+    spiffe_id: str = ""  # the workload's mTLS identity ("" when the mesh reports none)
 
     @property
     def admin_address(self) -> str:
@@ -114,6 +115,7 @@ class MeshRegistry:
                     "inbound_port": w.inbound_port,
                     "admin_port": w.admin_port,
                     "node_id": w.node_id,
+                    "spiffe_id": w.spiffe_id,
                 }
                 for w in self.workloads
             ],
@@ -154,6 +156,7 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
                 inbound_port=int(w.get("inbound_port", 0)),
                 admin_port=int(w.get("admin_port", 0)),
                 node_id=w.get("node_id", ""),
+                spiffe_id=w.get("spiffe_id", ""),
             )
             for w in document["workloads"]
         )

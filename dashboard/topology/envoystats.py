@@ -7,6 +7,7 @@ Envoy's last stats flush window (5 s by default), in milliseconds; counters are 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,16 @@ COUNTERS = {
     "upstream_rq_timeout": "timeout",
     "upstream_rq_retry": "retry",
     "upstream_cx_connect_fail": "connect_fail",
+    # Answers of RBAC (403) and of the local rate limit (429), and mTLS connections opened.
+    "upstream_rq_403": "denied",
+    "upstream_rq_429": "rate_limited",
+    "ssl.handshake": "tls_handshakes",
 }
+# Inbound HCM stats of a sidecar's mTLS and plaintext filter chains (see the control plane's
+# builders/security.py): `http.inbound_0.0.0.0_9080_mtls.downstream_rq_total` -> "mtls".
+_INBOUND_STAT = re.compile(
+    r"^http\.inbound_.*_(?P<chain>mtls|plaintext)\.(?P<stat>downstream_rq_total|rbac\.(allow|deny)_\.denied)$"
+)
 HISTOGRAM = "upstream_rq_time"
 QUANTILES = {50.0: "p50", 95.0: "p95", 99.0: "p99"}
 # Sub-scopes Envoy adds under a cluster (`cluster.X.external.upstream_rq_2xx`): duplicates, skipped.
@@ -63,19 +73,28 @@ class ClusterSample:
 
 @dataclass
 class NodeSample:
-    """Everything read from one Envoy in one poll; `taken_at` is epoch seconds of the read."""
+    """Everything read from one Envoy in one poll; `taken_at` is epoch seconds of the read.
+    `inbound` holds the sidecar's inbound request counters (see `parse_inbound_counters`)."""
 
     taken_at: float
     clusters: dict[str, ClusterSample]
+    inbound: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t": self.taken_at, "clusters": {k: v.to_dict() for k, v in self.clusters.items()}}
+        data: dict[str, Any] = {
+            "t": self.taken_at,
+            "clusters": {k: v.to_dict() for k, v in self.clusters.items()},
+        }
+        if self.inbound:
+            data["i"] = dict(self.inbound)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeSample:
         return cls(
             taken_at=float(data["t"]),
             clusters={k: ClusterSample.from_dict(v) for k, v in data.get("clusters", {}).items()},
+            inbound=dict(data.get("i", {})),
         )
 
 
@@ -84,6 +103,8 @@ def _split(stat_name: str, suffixes: dict[str, str] | set[str]) -> tuple[str, st
     if not stat_name.startswith("cluster."):
         return None
     head, dot, suffix = stat_name[len("cluster.") :].rpartition(".")
+    if suffix == "handshake" and head.endswith(".ssl"):
+        head, suffix = head[: -len(".ssl")], "ssl.handshake"
     if not dot or suffix not in suffixes:
         return None
     parsed = ClusterName.parse(head)
@@ -123,6 +144,19 @@ def parse_stats(document: dict[str, Any]) -> dict[str, ClusterSample]:
                         quantiles[key] = values[supported.index(quantile)].get("interval")
                 samples.setdefault(cluster, ClusterSample()).quantiles = quantiles
     return samples
+
+
+def parse_inbound_counters(document: dict[str, Any]) -> dict[str, int]:
+    """A sidecar's inbound counters, summed over its ports: requests that arrived over mTLS
+    (``mtls``) and in plaintext (``plaintext``), and requests RBAC denied (``rbac_denied``)."""
+    counters: dict[str, int] = {}
+    for entry in document.get("stats", []):
+        match = _INBOUND_STAT.match(entry.get("name", ""))
+        if match is None:
+            continue
+        key = match["chain"] if match["stat"] == "downstream_rq_total" else "rbac_denied"
+        counters[key] = counters.get(key, 0) + int(entry.get("value") or 0)
+    return counters
 
 
 def counter_deltas(previous: ClusterSample | None, current: ClusterSample, reset: bool) -> dict[str, int]:

@@ -19,7 +19,7 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
 from dashboard.sources.routestore import RouteStore
 from dashboard.topology.appenders import AppenderContext, HealthThresholds, run_appenders
-from dashboard.topology.envoystats import NodeSample, parse_stats
+from dashboard.topology.envoystats import NodeSample, parse_inbound_counters, parse_stats
 from dashboard.topology.layout import assign_positions
 from dashboard.topology.state import PollState
 from dashboard.topology.tls import tls_cluster_names
@@ -57,7 +57,9 @@ def read_envoys(
         except SourceError:
             return name, None
         # The read time is what the rate divides by: take it per Envoy, not per poll.
-        return name, NodeSample(taken_at=clock(), clusters=parse_stats(document))
+        return name, NodeSample(
+            taken_at=clock(), clusters=parse_stats(document), inbound=parse_inbound_counters(document)
+        )
 
     samples: dict[str, NodeSample] = {}
     failed: set[str] = set()

@@ -8,6 +8,7 @@ or edge, which is what the browser uses to hide, find and open the side panel.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from dashboard.topology.trafficmap import Edge, Node, TrafficMap
@@ -25,6 +26,17 @@ LABEL_MODES = ("rate", "error", "p95")
 # most of a second per update and are unreadable at that density anyway.
 MAX_EDGE_LABELS = 400
 MAX_NODE_LABELS = 400
+# A padlock drawn as an SVG image (no font has to carry a lock glyph), on every mTLS edge.
+LOCK_SVG = (
+    "data:image/svg+xml;base64,"
+    + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+        b'<path d="M4.5 7V5a3.5 3.5 0 0 1 7 0v2" fill="none" stroke="#1f5f99" stroke-width="1.8"/>'
+        b'<rect x="2.5" y="7" width="11" height="8" rx="1.5" fill="#1f5f99"/>'
+        b'<circle cx="8" cy="11" r="1.3" fill="#fff"/></svg>'
+    ).decode()
+)
+LOCK_SIZE = 0.022  # of the drawing's extent
 
 
 def _fmt_rate(edge: Edge) -> str:
@@ -34,7 +46,13 @@ def _fmt_rate(edge: Edge) -> str:
 def _fmt_error(edge: Edge) -> str:
     if edge.rps is None:
         return "n/a"
-    return f"{edge.error_5xx_pct + edge.error_4xx_pct:.1f}% err"
+    text = f"{edge.error_5xx_pct + edge.error_4xx_pct:.1f}% err"
+    # Denials and rate limits are errors of their own kind: say so where they happen.
+    if edge.denied_per_s:
+        text += f" · RBAC {edge.denied_per_s:.1f}/s"
+    if edge.rate_limited_per_s:
+        text += f" · RL {edge.rate_limited_per_s:.1f}/s"
+    return text
 
 
 def _fmt_p95(edge: Edge) -> str:
@@ -67,11 +85,52 @@ def _edge_hover(edge: Edge, source: Node, target: Node) -> str:
         "p50/p95/p99 "
         + "/".join("n/a" if v is None else f"{v:.1f}" for v in (edge.p50_ms, edge.p95_ms, edge.p99_ms))
         + " ms",
-        f"mTLS {'on' if edge.mtls else 'off'}",
+        f"mTLS {'on' if edge.mtls else 'off'}"
+        + ("" if edge.mtls_pct is None else f" ({edge.mtls_pct:.0f}% of requests)"),
     ]
     if edge.routing:
         lines.append(f"route: {_fmt_routing(edge) or 'VirtualService'}")
+    if edge.denied_per_s or edge.rate_limited_per_s:
+        lines.append(
+            f"403 RBAC denied {edge.denied_per_s:.2f}/s  429 rate-limited {edge.rate_limited_per_s:.2f}/s"
+        )
     return "<br>".join(lines)
+
+
+def lock_images(traffic_map: TrafficMap) -> list[dict[str, Any]]:
+    """A padlock at 40% along every mTLS edge (Plotly layout images, named by the edge id)."""
+    placed = [n for n in traffic_map.nodes.values() if n.x is not None and n.y is not None]
+    if not placed:
+        return []
+    extent = max(
+        max(n.x for n in placed) - min(n.x for n in placed),  # type: ignore[type-var,operator]
+        max(n.y for n in placed) - min(n.y for n in placed),  # type: ignore[type-var,operator]
+        1.0,
+    )
+    size = LOCK_SIZE * extent
+    images = []
+    for edge in sorted(traffic_map.edges.values(), key=lambda e: e.id):
+        source, target = traffic_map.nodes.get(edge.source), traffic_map.nodes.get(edge.target)
+        if not edge.mtls or source is None or target is None or source.x is None or target.x is None:
+            continue
+        images.append(
+            {
+                "source": LOCK_SVG,
+                "name": edge.id,
+                "xref": "x",
+                "yref": "y",
+                "x": source.x + 0.4 * (target.x - source.x),
+                "y": source.y + 0.4 * (target.y - source.y),  # type: ignore[operator]
+                "sizex": size,
+                "sizey": size,
+                "xanchor": "center",
+                "yanchor": "middle",
+                "layer": "above",
+            }
+        )
+        if len(images) >= MAX_EDGE_LABELS:
+            break
+    return images
 
 
 def _node_hover(node: Node) -> str:
@@ -181,5 +240,6 @@ def render_figure(traffic_map: TrafficMap, label_mode: str = "rate") -> dict[str
         "yaxis": {"visible": False, "zeroline": False},
         "plot_bgcolor": "#fafafa",
         "paper_bgcolor": "#fafafa",
+        "images": lock_images(traffic_map),
     }
     return {"data": data, "layout": layout}

@@ -81,6 +81,10 @@ class Edge:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    denied_per_s: float = 0.0  # 403: RBAC denied (caller edges: answers seen; into workloads: denials)
+    rate_limited_per_s: float = 0.0  # 429: the local rate limit
+    tls_handshakes_per_s: float = 0.0
+    mtls_pct: float | None = None  # service -> workload: share of requests that arrived over mTLS
     mtls: bool = False
     health: str = "unknown"
     idle: bool = False
@@ -228,6 +232,9 @@ _RATE_FIELDS = (
     ("timeouts_per_s", "timeout"),
     ("retries_per_s", "retry"),
     ("connect_failures_per_s", "connect_fail"),
+    ("denied_per_s", "denied"),
+    ("rate_limited_per_s", "rate_limited"),
+    ("tls_handshakes_per_s", "tls_handshakes"),
 )
 
 
@@ -334,11 +341,37 @@ def build_traffic_map(
         edge = accumulator.to_edge(source, target)
         traffic_map.edges[edge.id] = edge
 
+    _add_inbound_security(traffic_map, registry, current, previous)
     _add_unknown_callers(traffic_map)
     if carry_over is not None:
         _carry_stale_edges(traffic_map, carry_over)
     traffic_map.interval_s = round(sum(intervals) / len(intervals), 4) if intervals else None
     return traffic_map
+
+
+def _add_inbound_security(
+    traffic_map: TrafficMap,
+    registry: MeshRegistry,
+    current: Mapping[str, NodeSample],
+    previous: Mapping[str, NodeSample],
+) -> None:
+    """Each workload's own view of what reached it: the share of mTLS requests and RBAC denials
+    (neither passes its inbound cluster: denials never reach the app)."""
+    for workload in registry.workloads:
+        now, before = current.get(workload.name), previous.get(workload.name)
+        edge = traffic_map.edges.get(f"{service_id(workload.service)}->{workload_id(workload.name)}")
+        if edge is None or now is None or before is None or not now.inbound:
+            continue
+        seconds = now.taken_at - before.taken_at
+        delta = {
+            key: value - before.inbound.get(key, 0) if value >= before.inbound.get(key, 0) else value
+            for key, value in now.inbound.items()
+        }
+        arrived = delta.get("mtls", 0) + delta.get("plaintext", 0)
+        if arrived > 0:
+            edge.mtls_pct = round(100.0 * delta.get("mtls", 0) / arrived, 1)
+        if seconds > 0 and delta.get("rbac_denied"):
+            edge.denied_per_s = round(delta["rbac_denied"] / seconds, 4)
 
 
 def _add_unknown_callers(traffic_map: TrafficMap) -> None:

@@ -42,6 +42,8 @@ def bookinfo_registry(
                 inbound_port=block + 1,
                 outbound_port=block + 2,
                 admin_port=block + 3,
+                # Istio's BookInfo runs each app under its own service account.
+                service_account=f"bookinfo-{app}",
             )
         )
     gateway = Gateway(address=gateway_address, port=gateway_port, admin_port=gateway_admin_port)

@@ -4,19 +4,22 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/registry                       services, workloads, gateway
   GET    /api/v1/status                         every proxy: process, xDS connection, ACK/NACK, version
   GET    /api/v1/events                         process restarts and exits
+  GET    /api/v1/security/workloads             identity, mTLS mode, policies and certificate per workload
   GET    /api/v1/traffic                        the built-in traffic generator's report
   PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
   GET    /api/v1/revision                       {"resourceVersion": store revision, "generation"}: cheap
                                                 change detection (every accepted change bumps it)
-  GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways)
+  GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways,
+                                                peerauthentications, authorizationpolicies, envoyfilters)
   POST   /api/v1/apply[?wait=SECONDS|dryRun=All]  apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
 Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
 with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
 only once every connected proxy ACKed or NACKed the new config. An apply answers `warnings` (same
-shape as `errors`: doubtful but allowed). `dryRun=All` (Kubernetes' name) validates and translates
+shape as `errors`: doubtful but allowed, for example security settings that contradict each other,
+Kiali's KIA0205-0208). `dryRun=All` (Kubernetes' name) validates and translates
 without storing or pushing anything and answers the would-be objects, the warnings and `changes`:
 per group of proxies (`proxies`, `node_ids`) the RouteConfigurations before and after (protobuf
 JSON) and the names of clusters and listeners added, removed or changed.
@@ -30,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.controlplane.security_view import security_report
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
 from meshcore.model.errors import FieldError, ValidationError, error_body
@@ -312,6 +316,10 @@ async def set_traffic_rate(request: web.Request) -> web.Response:
     return web.json_response(generator.report())
 
 
+async def security_workloads(request: web.Request) -> web.Response:
+    return web.json_response(security_report(request.app[CONTROL_PLANE]))
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -333,6 +341,7 @@ def make_api(
     app.router.add_get("/api/v1/traffic", traffic)
     app.router.add_put("/api/v1/traffic", set_traffic_rate)
     app.router.add_post("/api/v1/processes/{name}/{action}", control_process)
+    app.router.add_get("/api/v1/security/workloads", security_workloads)
     app.router.add_post("/api/v1/apply", apply_batch)
     app.router.add_get("/api/v1/{plural}", list_resources)
     app.router.add_get("/api/v1/{plural}/{name}", get_resource)

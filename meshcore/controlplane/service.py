@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.builders.proto import SECRET_TYPE
+from meshcore.controlplane.ca import CertificateAuthority
 from meshcore.controlplane.dry_run import ConfigChange, config_changes
+from meshcore.controlplane.identities import WorkloadIdentities
 from meshcore.controlplane.node_status import NodeStatusBoard
 from meshcore.controlplane.snapshot import InconsistentSnapshot, Snapshot, SnapshotCache
 from meshcore.controlplane.store import ApplyResult, Key, Plan, ResourceStore
@@ -25,6 +28,7 @@ from meshcore.controlplane.translate import translate
 from meshcore.model.errors import FieldError
 from meshcore.model.registry import Registry
 from meshcore.model.resources import Resource
+from meshcore.model.security_validation import security_warnings
 from meshcore.model.validation import validate, validate_delete
 from meshcore.model.validation_warnings import validation_warnings
 
@@ -42,12 +46,22 @@ class DryRun:
 
 
 class ControlPlane:
+    """The mesh's control plane. ``identities`` issues every proxy's certificate (a CA kept in
+    memory when not given); ``auto_mtls`` is Istio's enableAutoMtls."""
+
     def __init__(
-        self, registry: Registry, store: ResourceStore, tracing: TracingSettings | None = None
+        self,
+        registry: Registry,
+        store: ResourceStore,
+        tracing: TracingSettings | None = None,
+        identities: WorkloadIdentities | None = None,
+        auto_mtls: bool = True,
     ) -> None:
         self.registry = registry
         self.store = store
         self.tracing = tracing or TracingSettings()
+        self.identities = identities or WorkloadIdentities(CertificateAuthority.self_signed())
+        self.auto_mtls = auto_mtls
         self.cache = SnapshotCache()
         self.board = NodeStatusBoard()
         self.generation = 0
@@ -57,8 +71,40 @@ class ControlPlane:
 
     def _build(self, resources: Sequence[Resource]) -> dict[str, Snapshot]:
         generation = self.generation + 1
-        nodes = translate(self.registry, resources, self.tracing)
+        nodes = translate(self.registry, resources, self.tracing, self.auto_mtls)
+        identities = self.node_identities()
+        for node_id, resources_ in nodes.items():
+            resources_[SECRET_TYPE] = self.identities.secrets(node_id, identities[node_id])
         return {node_id: Snapshot.build(generation, resources_) for node_id, resources_ in nodes.items()}
+
+    def node_identities(self) -> dict[str, str]:
+        """node id -> SPIFFE id of every proxy (the sidecars' workloads and the gateway)."""
+        identities = {w.node_id: w.spiffe_id for w in self.registry.workloads}
+        identities[self.registry.gateway.node_id] = self.registry.gateway.spiffe_id
+        return identities
+
+    async def rotate_due_certificates(self) -> list[str]:
+        """Replace every certificate past its rotation time and push the new secrets at once;
+        returns the node ids rotated. Only the SDS secrets change: the generation stays."""
+        async with self._lock:
+            renewed = self.identities.rotate(self.identities.due())
+            snapshots = {}
+            for node_id, secrets in renewed.items():
+                current = self.cache.get(node_id)
+                if current is not None:
+                    snapshots[node_id] = current.with_resources(SECRET_TYPE, secrets)
+            self.cache.set_snapshots(snapshots)
+        if renewed:
+            log.info("rotated the certificates of %d proxies", len(renewed))
+        return sorted(renewed)
+
+    async def run_certificate_rotation(self, max_sleep_s: float = 30.0) -> None:
+        """Rotate certificates before they expire, forever (cancel the task to stop)."""
+        while True:
+            await self.rotate_due_certificates()
+            upcoming = self.identities.next_rotation_at()
+            delay = max_sleep_s if upcoming is None else upcoming - self.identities.clock()
+            await asyncio.sleep(min(max(delay, 0.05), max_sleep_s))
 
     def _publish(self, snapshots: dict[str, Snapshot]) -> None:
         self.generation += 1
@@ -88,8 +134,11 @@ class ControlPlane:
         return plan, staged["snapshots"]
 
     def warnings(self, resources: Sequence[Resource]) -> list[FieldError]:
-        """What is doubtful but allowed about `resources` (see validation_warnings)."""
-        return validation_warnings(list(resources), self.registry)
+        """What is doubtful but allowed about applying `resources` over the stored objects: route
+        checks (validation_warnings) and contradicting security settings (security_warnings)."""
+        return validation_warnings(list(resources), self.registry) + security_warnings(
+            resources, self.registry, self.store.list()
+        )
 
     async def apply(self, resources: Sequence[Resource]) -> list[ApplyResult]:
         """Validate, store and push a batch atomically. Raises ValidationError / ConflictError."""

@@ -66,6 +66,13 @@ class Snapshot:
     def resources(self, type_url: str) -> Mapping[str, Message]:
         return self.types[type_url].resources
 
+    def with_resources(self, type_url: str, resources: Mapping[str, Message]) -> Snapshot:
+        """The same snapshot (same generation) with the resources of one type replaced; used to
+        push rotated SDS secrets without touching the rest of the configuration."""
+        types = dict(self.types)
+        types[type_url] = TypedResources.of(resources)
+        return Snapshot(self.generation, MappingProxyType(types))
+
     def consistency_errors(self) -> list[str]:
         """Every EDS cluster has endpoints, every RDS name a listener uses exists, every cluster a
         route names exists."""

@@ -30,6 +30,15 @@ from meshcore.controlplane.builders.proto import (
     to_message,
 )
 from meshcore.controlplane.builders.routes import make_default_route, make_routes
+from meshcore.controlplane.builders.security import (
+    endpoint_metadata,
+    make_inbound_filter_chains,
+    make_rbac_filters,
+    outbound_sni,
+    rate_limit_patches,
+    secure_cluster,
+    with_inbound_filters,
+)
 from meshcore.controlplane.naming import (
     gateway_route_name,
     inbound_cluster_name,
@@ -39,14 +48,16 @@ from meshcore.controlplane.naming import (
     virtual_host_name,
 )
 from meshcore.model.istio import (
+    ClientTLS,
     Destination,
     DestinationRuleSpec,
     VirtualServiceSpec,
     destination_rule_spec,
     virtual_service_spec,
 )
-from meshcore.model.registry import Registry, Service, Workload
+from meshcore.model.registry import TRUST_DOMAIN, Registry, Service, Workload
 from meshcore.model.resources import Resource
+from meshcore.model.security import SecurityIndex
 
 # type_url -> resource name -> message
 NodeResources = dict[str, dict[str, Message]]
@@ -61,9 +72,11 @@ class MeshIndex:
     virtual_services: dict[str, VirtualServiceSpec]  # service name -> mesh VirtualService
     gateway_virtual_services: tuple[VirtualServiceSpec, ...]  # bound to an ingress Gateway
     destination_rules: dict[str, DestinationRuleSpec]  # service name -> DestinationRule
+    security: SecurityIndex  # PeerAuthentications, AuthorizationPolicies, EnvoyFilters
+    auto_mtls: bool = True  # Istio's enableAutoMtls: mTLS to every sidecar that accepts it
 
     @classmethod
-    def build(cls, registry: Registry, resources: Sequence[Resource]) -> MeshIndex:
+    def build(cls, registry: Registry, resources: Sequence[Resource], auto_mtls: bool = True) -> MeshIndex:
         virtual_services: dict[str, VirtualServiceSpec] = {}
         gateway_bound: list[VirtualServiceSpec] = []
         rules: dict[str, DestinationRuleSpec] = {}
@@ -82,7 +95,8 @@ class MeshIndex:
                 service = registry.resolve_host(spec_dr.host, resource.namespace)
                 if service is not None:
                     rules[service.name] = spec_dr
-        return cls(registry, virtual_services, tuple(gateway_bound), rules)
+        security = SecurityIndex.build(resources)
+        return cls(registry, virtual_services, tuple(gateway_bound), rules, security, auto_mtls)
 
     def cluster_for(self, destination: Destination) -> str:
         service = self.registry.resolve_host(destination.host)
@@ -109,10 +123,11 @@ class MeshIndex:
 
 
 def translate(
-    registry: Registry, resources: Sequence[Resource], tracing: TracingSettings
+    registry: Registry, resources: Sequence[Resource], tracing: TracingSettings, auto_mtls: bool = True
 ) -> dict[str, NodeResources]:
-    """Envoy resources for every sidecar and the gateway, keyed by node id."""
-    index = MeshIndex.build(registry, resources)
+    """Envoy resources for every sidecar and the gateway, keyed by node id (SDS secrets excepted:
+    they are per proxy and come from the control plane's identities)."""
+    index = MeshIndex.build(registry, resources, auto_mtls)
     if tracing.enabled:
         # Spans record the headers routes match on, so recorded traffic can be replayed (what-if).
         headers = tuple(sorted(set(tracing.request_headers) | index.matched_request_headers()))
@@ -145,20 +160,66 @@ def outbound_clusters(index: MeshIndex) -> tuple[dict[str, Message], dict[str, M
     for service in index.registry.services:
         rule = index.destination_rules.get(service.name)
         workloads = index.registry.workloads_of(service)
-        variants: list[tuple[str | None, Any, tuple[Workload, ...]]] = [
-            (None, rule.traffic_policy if rule else None, workloads)
+        top_policy = rule.traffic_policy if rule else None
+        variants: list[tuple[str | None, Any, ClientTLS | None, tuple[Workload, ...]]] = [
+            (None, top_policy, top_policy.tls if top_policy else None, workloads)
         ]
         for subset in rule.subsets if rule else ():
             selector = dict(subset.labels)
             members = tuple(w for w in workloads if w.matches(selector))
-            variants.append((subset.name, subset.traffic_policy or rule.traffic_policy, members))
+            policy = subset.traffic_policy or top_policy
+            # Istio merges a subset's policy over the rule's field by field: tls is inherited.
+            tls = (subset.traffic_policy.tls if subset.traffic_policy else None) or (
+                top_policy.tls if top_policy else None
+            )
+            variants.append((subset.name, policy, tls, members))
         for port in service.ports:
-            for subset_name, policy, members in variants:
+            for subset_name, policy, tls, members in variants:
                 name = outbound_cluster_name(port.number, subset_name, service.fqdn)
-                clusters[name] = to_message(CLUSTER_TYPE, make_outbound_cluster(name, policy))
-                addresses = [(w.address, w.inbound_port) for w in members]
-                endpoints[name] = to_message(ENDPOINT_TYPE, make_load_assignment(name, addresses))
+                cluster, assignment = _cluster_and_endpoints(
+                    index, service, port.number, name, subset_name, policy, tls, members
+                )
+                clusters[name] = to_message(CLUSTER_TYPE, cluster)
+                endpoints[name] = to_message(ENDPOINT_TYPE, assignment)
     return clusters, endpoints
+
+
+def _cluster_and_endpoints(
+    index: MeshIndex,
+    service: Service,
+    port: int,
+    name: str,
+    subset: str | None,
+    policy: Any,
+    tls: ClientTLS | None,
+    members: Sequence[Workload],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One outbound cluster (shaped by ``policy``, mTLS as ``tls`` or auto mTLS decide) and its
+    endpoints (``members``' inbound listeners)."""
+    accepts = [_sends_mtls(index, tls, w, port) for w in members]
+    # A cluster without endpoints (a subset no workload has) follows the rule or auto mTLS.
+    flags = accepts or [tls.mode == "ISTIO_MUTUAL" if tls else index.auto_mtls]
+    sans = tls.subject_alt_names if tls and tls.subject_alt_names else _identities(index, service, members)
+    sni = tls.sni if tls and tls.sni else outbound_sni(port, subset, service.fqdn)
+    cluster = secure_cluster(make_outbound_cluster(name, policy), flags, sni, sans)
+    assignment = make_load_assignment(name, [(w.address, w.inbound_port) for w in members])
+    if tls is None and index.auto_mtls:
+        for endpoint, accepted in zip(assignment["endpoints"][0]["lb_endpoints"], accepts, strict=True):
+            endpoint["metadata"] = endpoint_metadata(accepted)
+    return cluster, assignment
+
+
+def _sends_mtls(index: MeshIndex, tls: ClientTLS | None, workload: Workload, port: int) -> bool:
+    """Istio's client-side decision: the DestinationRule's tls mode, else auto mTLS (mTLS to every
+    sidecar whose PeerAuthentication accepts it), else plaintext."""
+    if tls is not None:
+        return tls.mode == "ISTIO_MUTUAL"
+    return index.auto_mtls and index.security.mtls_mode(workload, port).mode != "DISABLE"
+
+
+def _identities(index: MeshIndex, service: Service, members: Sequence[Workload]) -> list[str]:
+    """The SPIFFE ids a client accepts from a cluster's servers (the service's when it has none)."""
+    return [w.spiffe_id for w in (members or index.registry.workloads_of(service))]
 
 
 def service_routes(index: MeshIndex, service: Service, port: int) -> list[dict[str, Any]]:
@@ -223,6 +284,22 @@ def sidecar_resources(
         }
     }
     outbound_rds = rds_over_ads(outbound_route_name(port))
+    inbound_prefix = f"inbound_0.0.0.0_{port}"
+    rbac_filters = make_rbac_filters(index.security.policies_for(workload), port, workload.inbound_port)
+    rate_limits = rate_limit_patches(index.security.rate_limits_for(workload), port)
+
+    def inbound_manager(stat_prefix: str) -> dict[str, Any]:
+        manager = make_http_connection_manager(stat_prefix, inbound_routes, tracing, with_fault_filter=False)
+        return with_inbound_filters(manager, rbac_filters, rate_limits)
+
+    inbound = make_listener(
+        "virtualInbound", workload.address, workload.inbound_port, inbound_manager(inbound_prefix), "INBOUND"
+    )
+    listener_filters, inbound["filter_chains"] = make_inbound_filter_chains(
+        index.security.mtls_mode(workload, port).mode, inbound_manager, inbound_prefix, TRUST_DOMAIN
+    )
+    if listener_filters:
+        inbound["listener_filters"] = listener_filters
     listeners = {
         f"outbound_0.0.0.0_{port}": make_listener(
             f"outbound_0.0.0.0_{port}",
@@ -233,15 +310,7 @@ def sidecar_resources(
             ),
             "OUTBOUND",
         ),
-        "virtualInbound": make_listener(
-            "virtualInbound",
-            workload.address,
-            workload.inbound_port,
-            make_http_connection_manager(
-                f"inbound_0.0.0.0_{port}", inbound_routes, tracing, with_fault_filter=False
-            ),
-            "INBOUND",
-        ),
+        "virtualInbound": inbound,
     }
     return {
         CLUSTER_TYPE: {

@@ -19,6 +19,12 @@ from meshcore.model.durations import parse_duration
 from meshcore.model.errors import FieldError, ValidationError
 from meshcore.model.istio_schema import check_spec
 from meshcore.model.resources import Resource
+from meshcore.model.security import (
+    SECURITY_BUILDERS,
+    AuthorizationPolicySpec,
+    EnvoyFilterSpec,
+    PeerAuthenticationSpec,
+)
 
 StringMatchKind = Literal["exact", "prefix", "regex"]
 STRING_MATCH_KINDS: tuple[StringMatchKind, ...] = ("exact", "prefix", "regex")
@@ -156,10 +162,20 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class ClientTLS:
+    """``trafficPolicy.tls``: ISTIO_MUTUAL (the mesh's certificates) or DISABLE (plaintext)."""
+
+    mode: str
+    sni: str | None = None
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TrafficPolicy:
     connection_pool: ConnectionPool | None = None
     outlier_detection: OutlierDetection | None = None
     load_balancer: LoadBalancer | None = None
+    tls: ClientTLS | None = None  # None: Istio's auto mTLS decides
 
 
 @dataclass(frozen=True)
@@ -326,10 +342,12 @@ def _load_balancer(raw: Mapping[str, Any] | None) -> LoadBalancer | None:
 def _traffic_policy(raw: Mapping[str, Any] | None) -> TrafficPolicy | None:
     if raw is None:
         return None
+    tls = raw.get("tls")
     return TrafficPolicy(
         connection_pool=_connection_pool(raw.get("connectionPool")),
         outlier_detection=_outlier_detection(raw.get("outlierDetection")),
         load_balancer=_load_balancer(raw.get("loadBalancer")),
+        tls=ClientTLS(tls["mode"], tls.get("sni"), tuple(tls.get("subjectAltNames", ()))) if tls else None,
     )
 
 
@@ -371,11 +389,19 @@ def _build_gateway(spec: Mapping[str, Any]) -> GatewaySpec:
     )
 
 
-SpecView = VirtualServiceSpec | DestinationRuleSpec | GatewaySpec
+SpecView = (
+    VirtualServiceSpec
+    | DestinationRuleSpec
+    | GatewaySpec
+    | PeerAuthenticationSpec
+    | AuthorizationPolicySpec
+    | EnvoyFilterSpec
+)
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], SpecView]] = {
     "VirtualService": _build_virtual_service,
     "DestinationRule": _build_destination_rule,
     "Gateway": _build_gateway,
+    **SECURITY_BUILDERS,
 }
 
 

@@ -1,4 +1,5 @@
-"""Field tables for the specs of VirtualService, DestinationRule and Gateway (Istio networking v1).
+"""Field tables for the specs of VirtualService, DestinationRule and Gateway (Istio networking v1);
+the security kinds' tables live in ``security_schema`` and are registered here too.
 
 Every field of Istio's API that meshcore implements is listed with its type; fields Istio has but
 meshcore does not implement are listed as ``unsupported`` so the user gets "not supported by
@@ -31,6 +32,7 @@ from meshcore.model.schema import (
     exactly_one_of,
     unsupported,
 )
+from meshcore.model.security_schema import CLIENT_TLS, SECURITY_SPEC_SCHEMAS
 
 # Envoy's x-envoy-retry-on conditions (HTTP and gRPC) that Istio passes through unchanged.
 RETRY_CONDITIONS: frozenset[str] = frozenset(
@@ -326,7 +328,7 @@ TRAFFIC_POLICY = Obj(
         "connectionPool": Field(CONNECTION_POOL),
         "outlierDetection": Field(OUTLIER_DETECTION),
         "loadBalancer": Field(LOAD_BALANCER),
-        "tls": unsupported("not supported by meshcore (the local mesh does not use mTLS)"),
+        "tls": Field(CLIENT_TLS),
         "portLevelSettings": unsupported(),
         "tunnel": unsupported(),
         "proxyProtocol": unsupported(),
@@ -378,6 +380,7 @@ SPEC_SCHEMAS: dict[str, Obj] = {
     "VirtualService": VIRTUAL_SERVICE_SPEC,
     "DestinationRule": DESTINATION_RULE_SPEC,
     "Gateway": GATEWAY_SPEC,
+    **SECURITY_SPEC_SCHEMAS,
 }
 
 

@@ -11,6 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 CLUSTER_DOMAIN = "svc.cluster.local"
+TRUST_DOMAIN = "cluster.local"  # the SPIFFE trust domain of workload identities
+
+
+def spiffe_id(namespace: str, service_account: str) -> str:
+    """``spiffe://cluster.local/ns/<namespace>/sa/<service account>``: a workload's identity."""
+    return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Workload:
       inbound_port   the sidecar's inbound listener; other sidecars send to it
       outbound_port  the sidecar's outbound listener; the app sends every call to it
       admin_port     the sidecar's Envoy admin API (stats, clusters, config_dump)
+    `service_account` names its identity (Kubernetes' pod service account; "default" when unset).
     """
 
     name: str
@@ -55,6 +62,11 @@ class Workload:
     inbound_port: int = 0
     outbound_port: int = 0
     admin_port: int = 0
+    service_account: str = "default"
+
+    @property
+    def spiffe_id(self) -> str:
+        return spiffe_id(self.namespace, self.service_account)
 
     @property
     def app(self) -> str:
@@ -89,6 +101,11 @@ class Gateway:
     admin_port: int = 15000
     # The service that receives every request the gateway accepts (BookInfo's productpage).
     backend_service: str = "productpage"
+    service_account: str = "istio-ingressgateway-service-account"
+
+    @property
+    def spiffe_id(self) -> str:
+        return spiffe_id(self.namespace, self.service_account)
 
     @property
     def node_id(self) -> str:
@@ -147,6 +164,8 @@ class Registry:
                     "outbound_port": w.outbound_port,
                     "admin_port": w.admin_port,
                     "node_id": w.node_id,
+                    "service_account": w.service_account,
+                    "spiffe_id": w.spiffe_id,
                 }
                 for w in self.workloads
             ],
@@ -158,5 +177,7 @@ class Registry:
                 "admin_port": self.gateway.admin_port,
                 "node_id": self.gateway.node_id,
                 "backend_service": self.gateway.backend_service,
+                "service_account": self.gateway.service_account,
+                "spiffe_id": self.gateway.spiffe_id,
             },
         }

@@ -19,10 +19,22 @@ KINDS: dict[str, str] = {
     "VirtualService": "virtualservices",
     "DestinationRule": "destinationrules",
     "Gateway": "gateways",
+    "PeerAuthentication": "peerauthentications",
+    "AuthorizationPolicy": "authorizationpolicies",
+    "EnvoyFilter": "envoyfilters",
 }
 API_GROUP = "networking.istio.io"
 API_VERSIONS: tuple[str, ...] = (f"{API_GROUP}/v1", f"{API_GROUP}/v1beta1", f"{API_GROUP}/v1alpha3")
 DEFAULT_API_VERSION = API_VERSIONS[0]
+SECURITY_API_GROUP = "security.istio.io"
+SECURITY_API_VERSIONS: tuple[str, ...] = (f"{SECURITY_API_GROUP}/v1", f"{SECURITY_API_GROUP}/v1beta1")
+# The apiVersions Istio serves each kind under (EnvoyFilter exists only as v1alpha3); networking's
+# for VirtualService, DestinationRule, Gateway and for unknown kinds (reported on `kind`).
+KIND_API_VERSIONS: dict[str, tuple[str, ...]] = {
+    "PeerAuthentication": SECURITY_API_VERSIONS,
+    "AuthorizationPolicy": SECURITY_API_VERSIONS,
+    "EnvoyFilter": (f"{API_GROUP}/v1alpha3",),
+}
 DEFAULT_NAMESPACE = "default"
 
 # Singular names and kubectl short names, lower-cased, for every kind.
@@ -32,6 +44,9 @@ _KIND_ALIASES: dict[str, str] = {
         "VirtualService": ("virtualservices", "virtualservice", "vs"),
         "DestinationRule": ("destinationrules", "destinationrule", "dr"),
         "Gateway": ("gateways", "gateway", "gw"),
+        "PeerAuthentication": ("peerauthentications", "peerauthentication", "pa"),
+        "AuthorizationPolicy": ("authorizationpolicies", "authorizationpolicy", "ap"),
+        "EnvoyFilter": ("envoyfilters", "envoyfilter", "ef"),
     }.items()
     for alias in names
 }
@@ -87,7 +102,7 @@ def _json_errors(value: Any, path: str) -> list[FieldError]:
 
 @dataclass(frozen=True)
 class Resource:
-    """One Istio networking object; immutable and safe to share between threads.
+    """One Istio object (networking or security); immutable and safe to share between threads.
 
     ``spec`` is the JSON-compatible spec exactly as written (a private deep copy is taken at
     construction; never mutate it in place); ``resource_version`` is assigned by the store ("" when
@@ -197,13 +212,14 @@ def envelope_errors(doc: Any) -> list[FieldError]:
 def _type_errors(doc: Mapping[str, Any]) -> list[FieldError]:
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     errors = []
+    accepted = KIND_API_VERSIONS.get(kind, API_VERSIONS) if isinstance(kind, str) else API_VERSIONS
     if api_version is None:
         errors.append(FieldError("apiVersion", "required"))
-    elif api_version not in API_VERSIONS:
+    elif api_version not in accepted:
         errors.append(
             FieldError(
                 "apiVersion",
-                f"unsupported apiVersion {describe(api_version)}; use one of {', '.join(API_VERSIONS)}",
+                f"unsupported apiVersion {describe(api_version)}; use one of {', '.join(accepted)}",
             )
         )
     if kind is None:
@@ -244,6 +260,7 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_NAMESPACE",
     "KINDS",
+    "KIND_API_VERSIONS",
     "Resource",
     "envelope_errors",
     "is_valid_name",

@@ -35,6 +35,7 @@ from meshcore.model.errors import FieldError, ValidationError
 from meshcore.model.istio import (
     Destination,
     DestinationRuleSpec,
+    GatewaySpec,
     VirtualServiceSpec,
     spec_view,
 )
@@ -85,7 +86,7 @@ class _Index:
             self.virtual_services[resource.key] = (resource, view)
         elif isinstance(view, DestinationRuleSpec):
             self.destination_rules[resource.key] = (resource, view)
-        else:
+        elif isinstance(view, GatewaySpec):
             self.gateways.add((resource.namespace, resource.name))
 
     def service(self, host: str, namespace: str) -> Service | None:

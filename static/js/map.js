@@ -72,7 +72,17 @@
       }
       return trace;
     });
-    return { data: data, layout: figure.layout };
+    return { data: data, layout: withoutHiddenLocks(figure.layout) };
+  }
+
+  // mTLS padlocks are layout images named by their edge id ("source->target").
+  function withoutHiddenLocks(layout) {
+    if (!layout.images || !state.hidden.size) return layout;
+    const images = layout.images.filter(function (image) {
+      const ends = String(image.name || "").split("->");
+      return !nodeHidden(ends[0]) && !nodeHidden(ends[1]);
+    });
+    return Object.assign({}, layout, { images: images });
   }
 
   function draw(payload) {
@@ -127,7 +137,9 @@
               ["2xx / 4xx / 5xx per s", fmt(edge.rps_2xx) + " / " + fmt(edge.rps_4xx) + " / " + fmt(edge.rps_5xx)],
               ["4xx %", fmt(edge.error_4xx_pct, "%")], ["5xx %", fmt(edge.error_5xx_pct, "%")],
               ["p50 / p95 / p99", fmt(edge.p50_ms) + " / " + fmt(edge.p95_ms) + " / " + fmt(edge.p99_ms) + " ms"],
-              ["timeouts/s", fmt(edge.timeouts_per_s)], ["mTLS", edge.mtls ? "on" : "off"]];
+              ["timeouts/s", fmt(edge.timeouts_per_s)],
+              ["403 RBAC denied/s", fmt(edge.denied_per_s)], ["429 rate-limited/s", fmt(edge.rate_limited_per_s)],
+              ["mTLS", (edge.mtls ? "on" : "off") + (edge.mtls_pct === null || edge.mtls_pct === undefined ? "" : " (" + fmt(edge.mtls_pct, "%") + " of requests)")]];
     } else {
       return;
     }

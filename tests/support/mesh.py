@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ STAR = re.compile(r'<span class="star star-(\w+) star-(full|empty)">')
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
 DETAILS_UNAVAILABLE = "Sorry, product details are currently unavailable for this book."
+RESET_ORDER = (
+    "virtualservices",
+    "destinationrules",
+    "gateways",
+    "authorizationpolicies",
+    "peerauthentications",
+    "envoyfilters",
+)
 
 
 def star_colors(html: str) -> set[str]:
@@ -69,9 +78,13 @@ class RunningMesh:
         assert not body["sync"]["pending"], body
         return body
 
-    def delete(self, plural: str, name: str, wait: float = 10.0) -> requests.Response:
+    def delete(
+        self, plural: str, name: str, wait: float = 10.0, namespace: str = "default"
+    ) -> requests.Response:
         return self.session.delete(
-            f"{self.api_url}/api/v1/{plural}/{name}", params={"wait": wait}, timeout=30
+            f"{self.api_url}/api/v1/{plural}/{name}",
+            params={"wait": wait, "namespace": namespace},
+            timeout=30,
         )
 
     def status(self) -> dict[str, Any]:
@@ -90,11 +103,13 @@ class RunningMesh:
         return self.session.get(f"{self.api_url}/api/v1/registry", timeout=10).json()
 
     def reset(self) -> None:
-        """Back to no routing resources (VirtualServices first: they reference the rules' subsets)."""
-        for plural in ("virtualservices", "destinationrules", "gateways"):
+        """Back to no routing or security resources (VirtualServices first: they reference the
+        rules' subsets)."""
+        for plural in RESET_ORDER:
             items = self.session.get(f"{self.api_url}/api/v1/{plural}", timeout=10).json()["items"]
             for item in items:
-                response = self.delete(plural, item["metadata"]["name"])
+                metadata = item["metadata"]
+                response = self.delete(plural, metadata["name"], namespace=metadata["namespace"])
                 assert response.status_code == 200, response.text
         wait_until(self.all_in_sync, timeout=20, what="every proxy ACKs the reset config")
 
@@ -130,8 +145,9 @@ class RunningMesh:
         return [self.reviews_version(user) for _ in range(requests_count)]
 
 
-def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
-    """Start `meshcore up` on free loopback ports under `root`; wait until BookInfo answers."""
+def start_mesh(root: Path, traffic_rps: float = 0.0, extra_args: Sequence[str] = ()) -> RunningMesh:
+    """Start `meshcore up` on free loopback ports under `root`; wait until BookInfo answers.
+    `extra_args` are more `meshcore up` options (e.g. `--cert-lifetime 20`)."""
     base = free_port_block(port_span())
     ports = {
         "gateway": free_port(),
@@ -152,6 +168,7 @@ def start_mesh(root: Path, traffic_rps: float = 0.0) -> RunningMesh:
         "--tracer-port", str(ports["tracer"]),
         "--base-port", str(base),
         "--traffic", str(traffic_rps),
+        *extra_args,
     ]  # fmt: skip
     process = start_process(args, root / "meshcore-up.log")
     mesh = RunningMesh(process, state_dir, ports)

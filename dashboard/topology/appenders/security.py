@@ -1,9 +1,12 @@
-"""mTLS per edge, from the TLS transport sockets of the callers' clusters (dashboard.topology.tls).
+"""mTLS per edge, from real signals: the callers' TLS clusters and what the servers received.
 
 caller -> service     mTLS when the caller's outbound cluster(s) for that service originate TLS
-service -> workload   mTLS when every caller edge into the service with traffic is mTLS
-Without config data (context.tls_clusters has no entry for a caller), the edge reports False:
-the local mesh has no mTLS yet.
+                      (their transport sockets in the config dump, dashboard.topology.tls), or
+                      when the caller opened TLS connections to it this poll (ssl.handshake)
+service -> workload   mTLS when some requests arrived over the workload's mTLS filter chain this
+                      poll (`mtls_pct` says how many, like Kiali's security badge); without that
+                      counter, when every caller edge into the service with traffic is mTLS
+Without any of these signals an edge reports False.
 """
 
 from __future__ import annotations
@@ -35,15 +38,14 @@ class SecurityAppender:
                 continue
             service = context.registry.service(target.name)
             fqdn = service.fqdn if service is not None else target.name
-            edge.mtls = fqdn in tls_hosts.get(source.name, set())
+            edge.mtls = fqdn in tls_hosts.get(source.name, set()) or edge.tls_handshakes_per_s > 0
         for node in traffic_map.nodes.values():
             if node.kind != "service":
                 continue
             callers = [e for e in into.get(node.id, ()) if not e.idle]
             secure = bool(callers) and all(e.mtls for e in callers)
             for edge in out_of.get(node.id, ()):
-                if (
-                    traffic_map.nodes.get(edge.target) is not None
-                    and traffic_map.nodes[edge.target].kind == "workload"
-                ):
-                    edge.mtls = secure
+                target = traffic_map.nodes.get(edge.target)
+                if target is None or target.kind != "workload":
+                    continue
+                edge.mtls = edge.mtls_pct > 0 if edge.mtls_pct is not None else secure

@@ -550,10 +550,16 @@ DR_CASES = [
         'must be an integer, got "3"',
     ),
     (
-        "tls unsupported",
-        reviews_dr("v1", trafficPolicy={"tls": {"mode": "ISTIO_MUTUAL"}}),
-        "spec.trafficPolicy.tls",
-        "not supported by meshcore (the local mesh does not use mTLS)",
+        "tls with external certificates unsupported",
+        reviews_dr("v1", trafficPolicy={"tls": {"mode": "MUTUAL", "clientCertificate": "/etc/c.pem"}}),
+        "spec.trafficPolicy.tls.clientCertificate",
+        "not supported by meshcore (only ISTIO_MUTUAL and DISABLE, with the mesh's own certificates)",
+    ),
+    (
+        "tls mode of external services unsupported",
+        reviews_dr("v1", trafficPolicy={"tls": {"mode": "SIMPLE"}}),
+        "spec.trafficPolicy.tls.mode",
+        '"SIMPLE" is not supported by meshcore; use ISTIO_MUTUAL or DISABLE',
     ),
     ("unknown field", reviews_dr("v1", subset=[]), "spec.subset", "unknown field"),
 ]
@@ -649,7 +655,8 @@ def test_resources_built_in_code_get_envelope_checks(registry: Registry) -> None
     assert [str(e) for e in validate([bad], registry)] == [
         'apiVersion: unsupported apiVersion "networking.istio.io/v2"; use one of networking.istio.io/v1, '
         "networking.istio.io/v1beta1, networking.istio.io/v1alpha3",
-        'kind: unsupported kind "ServiceEntry"; use one of VirtualService, DestinationRule, Gateway',
+        'kind: unsupported kind "ServiceEntry"; use one of VirtualService, DestinationRule, Gateway, '
+        "PeerAuthentication, AuthorizationPolicy, EnvoyFilter",
         "metadata.name: \"Reviews\" must be a DNS-1123 label: at most 63 lowercase letters, digits or '-', "
         "starting and ending with a letter or digit",
     ]
