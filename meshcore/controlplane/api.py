@@ -11,8 +11,10 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   POST   /api/v1/apply[?wait=SECONDS]           apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...]     apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
-Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
-with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
+Every route except /healthz needs `Authorization: Bearer <token>` and refuses what a browser on
+another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
+Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
+415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
 only once every connected proxy ACKed or NACKed the new config.
 """
 
@@ -24,9 +26,12 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.controlplane.auth import api_guard
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
+from meshcore.httperrors import error_response, json_errors
 from meshcore.model.errors import FieldError, ValidationError, error_body
+from meshcore.model.registry import admin_address
 from meshcore.model.resources import Resource, kind_from_plural
 from meshcore.model.yaml_io import dump_documents, parse_documents
 from meshcore.sidecar.supervisor import Supervisor
@@ -49,10 +54,6 @@ def respond_resources(request: web.Request, resources: list[Resource], single: b
     if single:
         return web.json_response(resources[0].to_dict())
     return web.json_response({"kind": "List", "items": [r.to_dict() for r in resources]})
-
-
-def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> web.Response:
-    return web.json_response(error_body(message, errors or ()), status=status)
 
 
 def http_error(exception: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -179,11 +180,18 @@ async def delete_resource(request: web.Request) -> web.Response:
 
 def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) -> list[dict[str, Any]]:
     registry = control_plane.registry
-    proxies = [(w.node_id, w.name, "sidecar") for w in registry.workloads]
-    proxies.append((registry.gateway.node_id, registry.gateway.name, "gateway"))
+    proxies = [(w.node_id, w.name, "sidecar", w.admin_socket) for w in registry.workloads]
+    proxies.append(
+        (registry.gateway.node_id, registry.gateway.name, "gateway", registry.gateway.admin_socket)
+    )
     nodes = []
-    for node_id, name, kind in proxies:
-        entry = {"name": name, "kind": kind, **control_plane.board.to_dict(node_id)}
+    for node_id, name, kind, admin_socket in proxies:
+        entry = {
+            "name": name,
+            "kind": kind,
+            "admin_address": admin_address(admin_socket),
+            **control_plane.board.to_dict(node_id),
+        }
         if supervisor is not None:
             proxy = supervisor.by_workload(name, kind)
             app = supervisor.by_workload(name, "app")
@@ -264,9 +272,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 def make_api(
-    control_plane: ControlPlane, supervisor: Supervisor | None = None, traffic_generator: Any = None
+    control_plane: ControlPlane,
+    supervisor: Supervisor | None = None,
+    traffic_generator: Any = None,
+    *,
+    token: str,
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The resource API; every route but /healthz requires `token` (see `meshcore.controlplane.auth`)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, api_guard(token)])
     app[CONTROL_PLANE] = control_plane
     if supervisor is not None:
         app[SUPERVISOR] = supervisor

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 CLUSTER_DOMAIN = "svc.cluster.local"
 
 
+def admin_address(admin_socket: str) -> str:
+    """How the registry API names an Envoy admin endpoint: `unix:<socket path>` ("" when none)."""
+    return f"unix:{admin_socket}" if admin_socket else ""
+
+
 @dataclass(frozen=True)
 class ServicePort:
     number: int
@@ -43,7 +48,8 @@ class Workload:
       app_port       where the application itself listens (only its sidecar calls it)
       inbound_port   the sidecar's inbound listener; other sidecars send to it
       outbound_port  the sidecar's outbound listener; the app sends every call to it
-      admin_port     the sidecar's Envoy admin API (stats, clusters, config_dump)
+    admin_socket is the path of the Unix socket of the sidecar's Envoy admin API (stats, clusters,
+    config_dump); a socket, not a port, so that no web page can reach the admin's POST endpoints.
     """
 
     name: str
@@ -54,7 +60,7 @@ class Workload:
     app_port: int = 0
     inbound_port: int = 0
     outbound_port: int = 0
-    admin_port: int = 0
+    admin_socket: str = ""
 
     @property
     def app(self) -> str:
@@ -86,7 +92,7 @@ class Gateway:
     namespace: str = "istio-system"
     address: str = "127.0.0.1"
     port: int = 8080
-    admin_port: int = 15000
+    admin_socket: str = ""  # the gateway Envoy's admin API (a Unix socket path)
     # The service that receives every request the gateway accepts (BookInfo's productpage).
     backend_service: str = "productpage"
 
@@ -145,7 +151,7 @@ class Registry:
                     "app_port": w.app_port,
                     "inbound_port": w.inbound_port,
                     "outbound_port": w.outbound_port,
-                    "admin_port": w.admin_port,
+                    "admin_address": admin_address(w.admin_socket),
                     "node_id": w.node_id,
                 }
                 for w in self.workloads
@@ -155,7 +161,7 @@ class Registry:
                 "namespace": self.gateway.namespace,
                 "address": self.gateway.address,
                 "port": self.gateway.port,
-                "admin_port": self.gateway.admin_port,
+                "admin_address": admin_address(self.gateway.admin_socket),
                 "node_id": self.gateway.node_id,
                 "backend_service": self.gateway.backend_service,
             },

@@ -86,6 +86,11 @@ def dashboard(tmp_path_factory, redis_server, mesh):
     import redis
 
     redis.Redis.from_url(redis_server.url).flushdb()
-    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url)
+    running = Dashboard(
+        tmp_path_factory.mktemp("dash"),
+        redis_server.url,
+        mesh.api_url,
+        MESHCORE_API_TOKEN_FILE=str(mesh.token_file),
+    )
     yield running
     running.stop()

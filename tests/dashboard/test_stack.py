@@ -111,9 +111,9 @@ def test_second_run_reuses_the_admin_without_printing_the_password(tmp_path, fak
 @pytest.mark.mesh
 def test_stack_with_the_real_mesh_stops_every_envoy(tmp_path):
     base = free_port_block(60)
-    gateway, admin, xds, api, tracer = (free_port() for _ in range(5))
+    gateway, xds, api, tracer = (free_port() for _ in range(4))
     mesh_args = (
-        f"--gateway-port {gateway} --gateway-admin-port {admin} --xds-port {xds} --api-port {api} "
+        f"--gateway-port {gateway} --xds-port {xds} --api-port {api} "
         f"--tracer-port {tracer} --base-port {base}"
     )
     env = {"MESHCORE_API_URL": f"http://127.0.0.1:{api}", "MESHCORE_TRACER_URL": f"http://127.0.0.1:{tracer}"}

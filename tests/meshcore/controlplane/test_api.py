@@ -5,17 +5,23 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from meshcore.apitoken import bearer_header
 from meshcore.bookinfo.topology import bookinfo_registry
 from meshcore.controlplane.api import make_api
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ResourceStore
 from tests.support.samples import reviews_weights, sample
 
+API_TOKEN = "test-token"
+# What the CLI and the dashboard send: the token, and YAML bodies declared as YAML.
+CLIENT_HEADERS = {**bearer_header(API_TOKEN), "Content-Type": "application/yaml"}
+
 
 @pytest.fixture
 async def client(tmp_path):
     control_plane = ControlPlane(bookinfo_registry(), ResourceStore(tmp_path / "resources.json"))
-    async with TestClient(TestServer(make_api(control_plane))) as test_client:
+    server = TestServer(make_api(control_plane, token=API_TOKEN), host="127.0.0.1")
+    async with TestClient(server, headers=CLIENT_HEADERS) as test_client:
         yield test_client
 
 
