@@ -21,6 +21,7 @@ from meshcore.apitoken import server_token
 from meshcore.bookinfo.topology import bookinfo_registry
 from meshcore.controlplane.api import make_api
 from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.checker import ProcessChecker
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ResourceStore
 from meshcore.controlplane.xds_server import start_xds_server
@@ -87,10 +88,12 @@ class LocalMesh:
             admin_dir=settings.admin_dir,
         )
         self.supervisor = Supervisor()
+        self.checker = ProcessChecker()
         self.control_plane = ControlPlane(
             self.registry,
             ResourceStore(settings.state_dir / "resources.json"),
             TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
+            self.checker,
         )
         self.traffic: TrafficGenerator | None = None
         self._xds_server = None
@@ -105,6 +108,7 @@ class LocalMesh:
         private_state_dir(settings.state_dir)
         settings.admin_dir.mkdir(mode=0o700, exist_ok=True)
         token = server_token(settings.state_dir)
+        await self.checker.start()
         self._xds_server, _ = await start_xds_server(
             self.control_plane.cache, self.control_plane.board, LOOPBACK, settings.xds_port
         )
@@ -142,6 +146,7 @@ class LocalMesh:
         if self._api_runner is not None:
             await self._api_runner.cleanup()
         await self.supervisor.stop_all()
+        self.checker.close()
         if self._xds_server is not None:
             await self._xds_server.stop(grace=0.5)
 

@@ -33,7 +33,7 @@ from meshcore.httperrors import error_response, json_errors
 from meshcore.model.errors import FieldError, ValidationError, error_body
 from meshcore.model.registry import admin_address
 from meshcore.model.resources import Resource, kind_from_plural
-from meshcore.model.yaml_io import dump_documents, parse_documents
+from meshcore.model.yaml_io import dump_documents
 from meshcore.sidecar.supervisor import Supervisor
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -82,6 +82,7 @@ def parse_wait(request: web.Request) -> float:
 
 
 async def read_documents(request: web.Request) -> list[Resource]:
+    """The resources in the request body, parsed off the event loop (see `checker`)."""
     body = await request.read()
     if not body.strip():
         raise ValidationError([FieldError("body", "empty; send one or more YAML or JSON documents")])
@@ -89,7 +90,7 @@ async def read_documents(request: web.Request) -> list[Resource]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValidationError([FieldError("body", f"not UTF-8 text: {error}")]) from error
-    resources = parse_documents(text)
+    resources = await request.app[CONTROL_PLANE].checker.parse(text)
     if not resources:
         raise ValidationError([FieldError("body", "no resources found (every document is empty)")])
     return resources

@@ -3,7 +3,8 @@
 Every accepted change is validated (field-level errors), translated and consistency-checked for
 every proxy *before* it is stored; only then are the new snapshots published. So a refused change
 leaves both the store and the running mesh exactly as they were. One event loop; writes serialize
-on a lock.
+on a lock. Parsing and validating user input is the `checker`'s work (a worker process with a time
+bound in the running mesh, see `checker`), so a costly input never stalls the loop serving ADS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshcore.controlplane.builders.listeners import TracingSettings
+from meshcore.controlplane.checker import InlineChecker, InputChecker
 from meshcore.controlplane.node_status import NodeStatusBoard
 from meshcore.controlplane.snapshot import InconsistentSnapshot, Snapshot, SnapshotCache
 from meshcore.controlplane.store import ApplyResult, Key, ResourceStore
@@ -22,18 +24,23 @@ from meshcore.controlplane.translate import translate
 from meshcore.model.errors import FieldError
 from meshcore.model.registry import Registry
 from meshcore.model.resources import Resource
-from meshcore.model.validation import validate, validate_delete
+from meshcore.model.validation import validate_delete
 
 log = logging.getLogger(__name__)
 
 
 class ControlPlane:
     def __init__(
-        self, registry: Registry, store: ResourceStore, tracing: TracingSettings | None = None
+        self,
+        registry: Registry,
+        store: ResourceStore,
+        tracing: TracingSettings | None = None,
+        checker: InputChecker | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.tracing = tracing or TracingSettings()
+        self.checker: InputChecker = checker or InlineChecker()
         self.cache = SnapshotCache()
         self.board = NodeStatusBoard()
         self.generation = 0
@@ -66,12 +73,10 @@ class ControlPlane:
         """Validate, store and push a batch atomically. Raises ValidationError / ConflictError."""
         async with self._lock:
             staged: dict[str, dict[str, Snapshot]] = {}
-            existing = self.store.list()
+            problems = await self.checker.validate(resources, self.registry, self.store.list())
 
             def check(candidate: list[Resource], _changed: list[Resource]) -> list[FieldError]:
-                return validate(list(resources), self.registry, existing) or self._preflight(
-                    candidate, staged
-                )
+                return problems or self._preflight(candidate, staged)
 
             results = self.store.apply(resources, check)
             if "snapshots" in staged and any(r.action != "unchanged" for r in results):
