@@ -14,8 +14,9 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
 Every route except /healthz needs `Authorization: Bearer <token>` and refuses what a browser on
 another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
 Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
-415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
-only once every connected proxy ACKed or NACKed the new config.
+415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}.
+`wait` (seconds, <= 30) makes an apply return only once every connected proxy ACKed or NACKed the
+new config.
 """
 
 from __future__ import annotations
