@@ -160,10 +160,13 @@ CELERY_TIMEZONE = "UTC"
 # --- Mesh sources ---------------------------------------------------------------------------------
 MESHCORE_API_URL = env_str("MESHCORE_API_URL", "http://127.0.0.1:15080")
 MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
-# The resource API's bearer token: MESHCORE_API_TOKEN, else the file MESHCORE_API_TOKEN_FILE
-# (default: the token of the mesh `make run` starts in <state dir>/mesh), read at each call.
+# The resource API's bearer token: MESHCORE_API_TOKEN, else the file MESHCORE_API_TOKEN_FILE, else
+# the token of the mesh whose state directory is MESHCORE_STATE_DIR (default: the one `make run`
+# starts in <state dir>/mesh). A file is read at each call.
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
-MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(STATE_DIR / "mesh" / "api-token"))
+MESHCORE_API_TOKEN_FILE = env_str(
+    "MESHCORE_API_TOKEN_FILE", str(Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh") / "api-token")
+)
 # Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
 REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
 # Every call to a source gives up after this many seconds; the data is then marked stale.

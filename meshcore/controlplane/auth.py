@@ -42,7 +42,7 @@ def host_name(host: str) -> str:
     return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
 
 
-def requesterror_response(
+def request_refusal(
     request: web.Request, token: str, allowed_hosts: Iterable[str] = LOOPBACK_HOSTS
 ) -> web.Response | None:
     """The answer refusing `request` (403/401/415, the project's JSON error body), or None to let it in.
@@ -63,7 +63,7 @@ def requesterror_response(
             401,
             "missing or wrong API token: send 'Authorization: Bearer <token>' with the token from the "
             f"mesh's state directory ({TOKEN_FILE_NAME}) or {TOKEN_ENV}",
-            {"WWW-Authenticate": 'Bearer realm="meshcore"'},
+            headers={"WWW-Authenticate": 'Bearer realm="meshcore"'},
         )
     if request.body_exists and request.content_type not in BODY_CONTENT_TYPES:
         shown = request.headers.get("Content-Type", "none")
@@ -87,7 +87,7 @@ def api_guard(
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in open_set:
-            refusal = requesterror_response(request, token, hosts)
+            refusal = request_refusal(request, token, hosts)
             if refusal is not None:
                 return refusal
         return await handler(request)

@@ -196,7 +196,7 @@ def spans_from_otlp_json(body: bytes, max_spans: int | None = None) -> list[dict
     if not isinstance(request, dict):
         raise OtlpDecodeError("expected a JSON object with 'resourceSpans'")
     out: list[dict[str, Any]] = []
-    for r, resource_span in enumerate(_field_list(request, "resourceSpans", "resourceSpans")):
+    for r, resource_span in enumerate(_field_list(request, "resourceSpans", "")):
         where = f"resourceSpans[{r}]"
         if not isinstance(resource_span, dict):
             raise OtlpDecodeError(f"{where} must be an object")
@@ -225,14 +225,14 @@ def _field_object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any
     try:
         return _object(parent.get(key))
     except OtlpDecodeError as error:
-        raise OtlpDecodeError(f"{where}.{key}: {error}") from None
+        raise OtlpDecodeError(f"{where + '.' if where else ''}{key}: {error}") from None
 
 
 def _field_list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
     try:
         return _list(parent.get(key))
     except OtlpDecodeError as error:
-        raise OtlpDecodeError(f"{where}.{key}: {error}") from None
+        raise OtlpDecodeError(f"{where + '.' if where else ''}{key}: {error}") from None
 
 
 def _field_attributes(parent: dict[str, Any], where: str) -> dict[str, Any]:
@@ -245,7 +245,13 @@ def _field_attributes(parent: dict[str, Any], where: str) -> dict[str, Any]:
 def _json_span(span: dict[str, Any], where: str, service: Any, scope: dict[str, Any]) -> dict[str, Any]:
     """One OTLP/JSON Span -> a raw Zipkin span dict (OtlpDecodeError naming `where` if malformed)."""
     kind_value = span.get("kind")
-    kind = _KIND_BY_NUMBER.get(kind_value) if isinstance(kind_value, int) else _KIND_BY_NAME.get(kind_value)
+    kind = (
+        _KIND_BY_NUMBER.get(kind_value)
+        if isinstance(kind_value, int)
+        else _KIND_BY_NAME.get(kind_value)
+        if isinstance(kind_value, str)
+        else None
+    )
     status = _field_object(span, "status", where)
     code = status.get("code", 0)
     if isinstance(code, str):

@@ -90,7 +90,8 @@ def dashboard(tmp_path_factory, redis_server, mesh):
         tmp_path_factory.mktemp("dash"),
         redis_server.url,
         mesh.api_url,
-        MESHCORE_API_TOKEN_FILE=str(mesh.token_file),
+        # What a user sets for a mesh started with --state-dir: the dashboard finds the token there.
+        MESHCORE_STATE_DIR=str(mesh.state_dir),
     )
     yield running
     running.stop()
