@@ -26,8 +26,9 @@ def lockout_response(
 ) -> HttpResponse:
     """The login page, answered 429, saying that logins are locked and for how long."""
     cool_off = get_cool_off(request)
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
     context: dict[str, Any] = {
-        "form": AuthenticationForm(request),
+        "form": AuthenticationForm(request, initial={"username": username}),
         "locked_out": True,
         "lockout_minutes": max(1, round(cool_off.total_seconds() / 60)) if cool_off else None,
         "next": request.POST.get("next", "") if request.method == "POST" else "",

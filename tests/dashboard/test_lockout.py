@@ -38,7 +38,7 @@ def test_a_locked_out_user_cannot_log_in_with_the_right_password_until_the_locko
     assert status == 429 and "Too many failed logins" in page
     status, page, client = log_in("viewer1", PASSWORD)
     assert status == 429
-    assert "Too many failed logins" in page and 'name="password"' in page
+    assert "Too many failed logins" in page and 'name="password"' in page and 'value="viewer1"' in page
     assert "_auth_user_id" not in client.session
     # The user is locked everywhere, not only from the address that failed.
     assert log_in("viewer1", PASSWORD, address="10.0.0.2")[0] == 429
