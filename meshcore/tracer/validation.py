@@ -217,7 +217,7 @@ def normalize_span(raw: Any, latest_micros: int | None = None) -> ZipkinSpan:
             span["name"] = name
     kind = raw.get("kind")
     if kind is not None:
-        if kind not in SPAN_KINDS:
+        if not isinstance(kind, str) or kind not in SPAN_KINDS:
             raise SpanFieldError(
                 "kind", f"must be one of CLIENT, SERVER, PRODUCER, CONSUMER, got {_show(kind)}"
             )
