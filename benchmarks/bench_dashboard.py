@@ -350,8 +350,9 @@ def bench_cost(mesh, dashboard) -> list[Figure]:
     from dashboard.sources.registry import ControlPlaneRegistry
     from dashboard.topology.poll import envoy_targets, poll_once
     from dashboard.topology.state import MemoryPollState
+    from meshcore.apitoken import read_token
 
-    source = ControlPlaneRegistry(mesh.api_url, 2.0)
+    source = ControlPlaneRegistry(mesh.api_url, 2.0, token=read_token(mesh.token_file))
     envoys = len(envoy_targets(source.registry()))
     state = MemoryPollState()
     poll_once(source, HttpEnvoyAdmin(2.0), state)
@@ -391,7 +392,9 @@ def run() -> list[Figure]:
         try:
             (tmp / "dash").mkdir()
             mesh = start_mesh(tmp)
-            dashboard = Dashboard(tmp / "dash", redis.url, mesh.api_url)
+            dashboard = Dashboard(
+                tmp / "dash", redis.url, mesh.api_url, MESHCORE_API_TOKEN_FILE=str(mesh.token_file)
+            )
             figures += bench_freshness(dashboard, mesh)
             figures += bench_cost(mesh, dashboard)
             figures += bench_fanout(dashboard, redis.url)

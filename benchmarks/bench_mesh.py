@@ -37,13 +37,18 @@ ISTIO_ADDED_P90_MS = 2.65  # Istio's published figure for a sidecar pair at 1000
 
 def push_latency(mesh: RunningMesh) -> list[float]:
     mesh.apply_ok(sample("destination-rule-all"))
-    api = requests.Session()
+    api = mesh.session  # sends the API token
     gateway = requests.Session()
     url = f"{mesh.gateway_url}/api/v1/products/0/reviews"
     latencies = []
     for index in range(PUSH_SAMPLES):
         target = ("v1", "v3")[index % 2]
-        response = api.post(f"{mesh.api_url}/api/v1/apply", data=reviews_weights(**{target: 100}), timeout=10)
+        response = api.post(
+            f"{mesh.api_url}/api/v1/apply",
+            data=reviews_weights(**{target: 100}),
+            headers={"Content-Type": "application/yaml"},
+            timeout=10,
+        )
         response.raise_for_status()
         returned = time.perf_counter()
         latencies.append(ms_until_served_by(gateway, url, target, returned))

@@ -121,13 +121,13 @@ async def secret_pushes(root: Path) -> list[float]:
     control_plane = ControlPlane(registry, ResourceStore(root / "resources.json"), identities=identities)
     xds_port = free_port()
     server, _ = await start_xds_server(control_plane.cache, control_plane.board, "127.0.0.1", xds_port)
-    identity = ProxyIdentity(workload.node_id, workload.node_cluster, "127.0.0.1", workload.admin_port, {})
+    identity = ProxyIdentity(workload.node_id, workload.node_cluster, str(root / "admin.sock"), {})
     bootstrap = root / "bootstrap.json"
     bootstrap.write_text(
         json.dumps(make_bootstrap(identity, MeshEndpoints("127.0.0.1", xds_port, "127.0.0.1", free_port())))
     )
     envoy = start_process(
-        [envoy_binary(), "-c", str(bootstrap), "--base-id", str(workload.admin_port), "--concurrency", "1",
+        [envoy_binary(), "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1",
          "--log-level", "error"],
         root / "envoy.log",
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """ASGI entry point: HTTP to Django, websockets through the session auth stack.
 
-Websocket handshakes must come from an allowed host (Origin check) and every consumer refuses
-anonymous users itself.
+Websocket handshakes must come from an allowed host (Origin check), a locked-out user or address
+counts as anonymous (django-axes), and every consumer refuses anonymous users itself.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard.accounts.lockout import RefuseLockedOutSessions  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
@@ -28,6 +29,8 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(RefuseLockedOutSessions(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

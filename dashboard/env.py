@@ -7,7 +7,9 @@ Secrets may also come from a file named by `<NAME>_FILE` (Docker/Kubernetes secr
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -78,3 +80,26 @@ def env_secret(name: str, default: str = "") -> str:
         except OSError as error:
             raise ImproperlyConfigured(f"{name}_FILE={path!r}: cannot read ({error.strerror})") from None
     return default
+
+
+def install_secret(path: Path) -> str:
+    """The secret kept in `path`, created once (0600, 50 random URL-safe bytes) when missing.
+
+    Safe against several processes starting at once: the file appears whole or not at all (a
+    private temp file hard-linked into place), and whoever loses the race reads the winner's.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process won: read its secret
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path.read_text().strip()

@@ -8,20 +8,28 @@ at start by the system checks in dashboard/checks.py.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import plotly
 
-from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str, install_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(env_str("MESHSCOPE_STATE_DIR", str(BASE_DIR / "state")))
 
 # --- Core -----------------------------------------------------------------------------------------
-DEV_SECRET_KEY = "meshscope-dev-only-not-secret"
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# DJANGO_SECRET_KEY (or _FILE); else one generated per install and kept in the state directory.
+# With an external database (DATABASE_URL) and DEBUG off, several hosts must share one key, so
+# none is generated: the system check meshscope.E004 refuses to start, and meanwhile the key is a
+# random one of this process (nothing is ever signed with a known key).
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+SECRET_KEY_MISSING = not SECRET_KEY and bool(env_secret("DATABASE_URL")) and not DEBUG
+if not SECRET_KEY:
+    SECRET_KEY = secrets.token_urlsafe(50) if SECRET_KEY_MISSING else install_secret(STATE_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -34,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "dashboard.core",
     "dashboard.accounts",
     "dashboard.topology",
@@ -51,6 +60,8 @@ MIDDLEWARE = [
     "dashboard.accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: refuses logins of locked-out users and addresses.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -94,6 +105,31 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "topology:map"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_HTTPONLY = True
+# Behind TLS (compose): Secure cookies, HSTS, and the proxy's X-Forwarded-Proto trusted for https.
+SECURE_COOKIES = env_bool("MESHSCOPE_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if SECURE_COOKIES else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_COOKIES else None
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login lockouts (django-axes): this many failures lock out the username, and the address, each
+# on its own, for MESHSCOPE_LOGIN_LOCKOUT_MINUTES; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("MESHSCOPE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("MESHSCOPE_LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.01))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dashboard.accounts.lockout.lockout_response"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
 
 # --- Redis, Channels, Celery ----------------------------------------------------------------------
 # The launcher starts a Redis and exports REDIS_URL to its children when none is configured.
@@ -125,6 +161,13 @@ CELERY_TIMEZONE = "UTC"
 # --- Mesh sources ---------------------------------------------------------------------------------
 MESHCORE_API_URL = env_str("MESHCORE_API_URL", "http://127.0.0.1:15080")
 MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
+# The resource API's bearer token: MESHCORE_API_TOKEN, else the file MESHCORE_API_TOKEN_FILE, else
+# the token of the mesh whose state directory is MESHCORE_STATE_DIR (default: the one `make run`
+# starts in <state dir>/mesh). A file is read at each call.
+MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
+MESHCORE_API_TOKEN_FILE = env_str(
+    "MESHCORE_API_TOKEN_FILE", str(Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh") / "api-token")
+)
 # Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
 REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
 # Every call to a source gives up after this many seconds; the data is then marked stale.

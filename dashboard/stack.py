@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboard.redis_server import RedisServer, start_redis
+from meshcore.statedir import private_state_dir, private_umask
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,11 +66,14 @@ class Stack:
         say(f"started {name} (pid {process.pid}), log {log_path}")
         return child
 
-    def run_once(self, name: str, args: list[str]) -> str:
-        """Run a command to completion; its output goes to the log and is returned. Exits on failure."""
+    def run_once(self, name: str, args: list[str], secret_output: bool = False) -> str:
+        """Run a command to completion and return its output, which also goes to its log unless
+        `secret_output` (it may hold a password: the log then only says that it ran). Exits on failure."""
         result = subprocess.run(args, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
         with (self.log_dir / f"{name}.log").open("a") as log:
-            log.write(result.stdout + result.stderr)
+            log.write(
+                f"{name} ran (exit {result.returncode})\n" if secret_output else result.stdout + result.stderr
+            )
         if result.returncode != 0:
             say(f"{name} failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
             raise SystemExit(1)
@@ -146,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(os.environ.get("MESHSCOPE_STATE_DIR", REPO / "state")).resolve()
     env = {**os.environ, "MESHSCOPE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    # The state directory holds the secret key, the admin's password, the mesh's API token and
+    # every log and database: private to this user, and so is whatever the children create.
+    private_umask()
+    private_state_dir(state_dir)
     stack = Stack(state_dir=state_dir, env=env)
-    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    stack.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     python = sys.executable
 
     stopping = False
@@ -169,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         manage = [python, str(REPO / "manage.py")]
         stack.run_once("migrate", [*manage, "migrate", "--noinput"])
         say("database migrated")
-        admin_message = stack.run_once("ensure_admin", [*manage, "ensure_admin"]).strip()
+        # Its output can hold the generated password: shown once on the terminal, never logged.
+        admin_message = stack.run_once("ensure_admin", [*manage, "ensure_admin"], secret_output=True).strip()
         if args.no_mesh or not meshcore_available():
             if not args.no_mesh:
                 say("meshcore is not installed here: starting without the local mesh")

@@ -1,4 +1,9 @@
-"""`meshcore up | apply -f | get | delete | status | down` — the local mesh from the shell."""
+"""`meshcore up | apply -f | get | delete | status | down` — the local mesh from the shell.
+
+Every command but `up` talks to the resource API with the mesh's token, found without help in the
+default setup (state/mesh/api-token); for a mesh started with `up --state-dir DIR`, pass
+`--state-dir DIR` or set MESHCORE_STATE_DIR=DIR (or MESHCORE_API_TOKEN / MESHCORE_API_TOKEN_FILE).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from meshcore.apitoken import (
+    TokenError,
+    bearer_header,
+    client_token,
+    state_dir_from_env,
+    token_file,
+)
+
 DEFAULT_API = os.environ.get("MESHCORE_API", "http://127.0.0.1:15080")
 PID_FILE = "meshcore.pid"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from meshcore.local_mesh import LocalMesh, MeshSettings
+    from meshcore.statedir import private_umask
     from meshcore.traffic import parse_users
 
     try:
@@ -29,11 +43,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"meshcore up: {error}", file=sys.stderr)
         return 2
 
+    # Everything the mesh and its children create (logs, databases, sockets) is private to this user.
+    private_umask()
     settings = MeshSettings(
-        state_dir=Path(args.state_dir),
+        state_dir=state_dir_from_env(args.state_dir),
         gateway_port=args.gateway_port,
         gateway_address=args.gateway_address,
-        gateway_admin_port=args.gateway_admin_port,
         xds_port=args.xds_port,
         api_port=args.api_port,
         tracer_port=args.tracer_port,
@@ -71,7 +86,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 )
             print(
                 f"meshcore is up: BookInfo at {settings.gateway_url}/productpage, resource API at "
-                f"{settings.api_url}, tracer at {settings.tracer_url}. Ctrl-C stops it.",
+                f"{settings.api_url} (its token is in {token_file(settings.state_dir)}), tracer at "
+                f"{settings.tracer_url}. Ctrl-C stops it.",
                 flush=True,
             )
             await stop.wait()
@@ -85,9 +101,21 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def request(
-    api: str, method: str, path: str, body: bytes | None = None, content_type: str = "application/yaml"
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/yaml",
 ) -> tuple[int, Any]:
-    req = urllib.request.Request(api.rstrip("/") + path, data=body, method=method)
+    """One call to the resource API named by `args.api`, with the token `args.state_dir` leads to."""
+    api = args.api
+    try:
+        token = client_token(args.state_dir)
+    except TokenError as error:
+        raise SystemExit(f"meshcore: {error}") from None
+    req = urllib.request.Request(
+        api.rstrip("/") + path, data=body, method=method, headers=bearer_header(token)
+    )
     if body is not None:
         req.add_header("Content-Type", content_type)
     try:
@@ -119,7 +147,7 @@ def report_error(status: int, payload: Any) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
     query = "dryRun=All" if args.dry_run else f"wait={args.wait}"
-    status, payload = request(args.api, "POST", f"/api/v1/apply?{query}", text.encode())
+    status, payload = request(args, "POST", f"/api/v1/apply?{query}", text.encode())
     if status != 200:
         return report_error(status, payload)
     suffix = " (dry run)" if args.dry_run else ""
@@ -149,7 +177,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         query["format"] = "yaml"
     if query:
         path += "?" + urllib.parse.urlencode(query)
-    status, payload = request(args.api, "GET", path)
+    status, payload = request(args, "GET", path)
     if status != 200:
         return report_error(status, payload)
     if args.output == "yaml":
@@ -168,7 +196,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     query = urllib.parse.urlencode({"namespace": args.namespace})
-    status, payload = request(args.api, "DELETE", f"/api/v1/{args.kind}/{args.name}?{query}")
+    status, payload = request(args, "DELETE", f"/api/v1/{args.kind}/{args.name}?{query}")
     if status != 200:
         return report_error(status, payload)
     print(f"{qualified_name(payload['deleted'])}/{args.name} deleted")
@@ -183,7 +211,7 @@ def process_state(process: dict[str, Any]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status, payload = request(args.api, "GET", "/api/v1/status")
+    status, payload = request(args, "GET", "/api/v1/status")
     if status != 200:
         return report_error(status, payload)
     if args.output == "json":
@@ -206,11 +234,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if node["nack"]:
             print(f"  rejected {node['nack']['type_url'].rsplit('.', 1)[-1]}: {node['nack']['message']}")
+    sockets = {os.path.dirname(n["admin_address"]) for n in payload["nodes"] if n.get("admin_address")}
+    if len(sockets) == 1:
+        print(f"Envoy admin APIs: {sockets.pop()}/<WORKLOAD or gateway>.sock (Unix sockets, owner only)")
     return 0
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    status, payload = request(args.api, "POST", f"/api/v1/processes/{args.name}/{args.command}")
+    status, payload = request(args, "POST", f"/api/v1/processes/{args.name}/{args.command}")
     if status != 200:
         return report_error(status, payload)
     print(f"{payload['name']}: {payload['state']}")
@@ -218,7 +249,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    pid_file = Path(args.state_dir) / PID_FILE
+    pid_file = state_dir_from_env(args.state_dir) / PID_FILE
     try:
         pid = int(pid_file.read_text())
     except (FileNotFoundError, ValueError):
@@ -250,14 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--api", default=DEFAULT_API, help=f"control plane resource API (default {DEFAULT_API})"
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    # Every command takes --state-dir: `up` keeps its data there, the others read its API token.
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument(
+        "--state-dir",
+        default=None,
+        help="the mesh's state directory (default: $MESHCORE_STATE_DIR, else state/mesh)",
+    )
 
-    up = commands.add_parser("up", help="start the local mesh in the foreground")
-    up.add_argument("--state-dir", default="state/mesh", help="resources, logs and data (default state/mesh)")
+    up = commands.add_parser("up", parents=[state], help="start the local mesh in the foreground")
     up.add_argument("--gateway-port", type=int, default=8080)
     up.add_argument(
         "--gateway-address", default="127.0.0.1", help="the gateway's listen address (0.0.0.0 in containers)"
     )
-    up.add_argument("--gateway-admin-port", type=int, default=15000)
     up.add_argument("--xds-port", type=int, default=15010)
     up.add_argument("--api-port", type=int, default=15080)
     up.add_argument("--tracer-port", type=int, default=9411)
@@ -281,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=cmd_up)
 
-    apply = commands.add_parser("apply", help="create or update resources from YAML/JSON")
+    apply = commands.add_parser("apply", parents=[state], help="create or update resources from YAML/JSON")
     apply.add_argument("-f", "--filename", required=True, help="file, or - for stdin")
     apply.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the proxies to ACK")
     apply.add_argument(
@@ -289,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.set_defaults(func=cmd_apply)
 
-    get = commands.add_parser("get", help="list or show resources")
+    get = commands.add_parser("get", parents=[state], help="list or show resources")
     get.add_argument(
         "kind",
         help="virtualservices | destinationrules | gateways | peerauthentications | authorizationpolicies "
@@ -300,13 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
     get.set_defaults(func=cmd_get)
 
-    delete = commands.add_parser("delete", help="delete a resource")
+    delete = commands.add_parser("delete", parents=[state], help="delete a resource")
     delete.add_argument("kind")
     delete.add_argument("name")
     delete.add_argument("-n", "--namespace", default="default")
     delete.set_defaults(func=cmd_delete)
 
-    status = commands.add_parser("status", help="every workload, its sidecar and its xDS state")
+    status = commands.add_parser(
+        "status", parents=[state], help="every workload, its sidecar and its xDS state"
+    )
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
     status.set_defaults(func=cmd_status)
 
@@ -314,12 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("stop", "keep a process stopped (e.g. ratings-v1-app)"),
         ("start", "start it again"),
     ):
-        process = commands.add_parser(action, help=text)
+        process = commands.add_parser(action, parents=[state], help=text)
         process.add_argument("name", help="process name as `meshcore status -o json` lists it")
         process.set_defaults(func=cmd_process)
 
-    down = commands.add_parser("down", help="stop a mesh started with `up`")
-    down.add_argument("--state-dir", default="state/mesh")
+    down = commands.add_parser("down", parents=[state], help="stop a mesh started with `up`")
     down.set_defaults(func=cmd_down)
     return parser
 

@@ -1,5 +1,8 @@
 """The whole local mesh in one process tree: control plane (xDS + resource API) in this process;
 tracer, BookInfo apps, their Envoy sidecars and the ingress gateway as supervised children.
+
+The state directory is private (0700, files 0600): it holds the API token (`api-token`), every
+Envoy's admin socket (`admin/<name>.sock`), resources, traces, logs and bootstraps.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from meshcore.apitoken import server_token
 from meshcore.bookinfo.topology import bookinfo_registry
 from meshcore.controlplane.api import make_api
 from meshcore.controlplane.builders.listeners import TracingSettings
 from meshcore.controlplane.ca import CertificateAuthority
+from meshcore.controlplane.checker import ProcessChecker
 from meshcore.controlplane.identities import DEFAULT_LIFETIME_S, WorkloadIdentities
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ResourceStore
@@ -26,6 +31,7 @@ from meshcore.model.registry import Registry
 from meshcore.sidecar.binary import envoy_binary
 from meshcore.sidecar.bootstrap import MeshEndpoints, ProxyIdentity, make_bootstrap
 from meshcore.sidecar.supervisor import ProcessSpec, Supervisor
+from meshcore.statedir import private_state_dir, write_private_file
 from meshcore.traffic import DEFAULT_USERS, TrafficGenerator
 
 log = logging.getLogger(__name__)
@@ -40,11 +46,10 @@ class MeshSettings:
     gateway_port: int = 8080
     # The gateway is the mesh's public entry point; everything else always binds to loopback.
     gateway_address: str = LOOPBACK
-    gateway_admin_port: int = 15000
     xds_port: int = 15010
     api_port: int = 15080
     tracer_port: int = 9411
-    base_port: int = 16000  # first port of the workloads' blocks (app, inbound, outbound, admin)
+    base_port: int = 16000  # first port of the workloads' blocks (app, inbound, outbound)
     traffic_rps: float = 0.0
     traffic_users: dict[str | None, float] = field(default_factory=lambda: dict(DEFAULT_USERS))
     sampling_percent: float = 100.0
@@ -67,6 +72,11 @@ class MeshSettings:
     def tracer_url(self) -> str:
         return f"http://{LOOPBACK}:{self.tracer_port}"
 
+    @property
+    def admin_dir(self) -> Path:
+        """Where every Envoy's admin socket is (absolute: Envoy and the dashboard run elsewhere)."""
+        return self.state_dir.absolute() / "admin"
+
 
 def tracer_available() -> bool:
     return importlib.util.find_spec("meshcore.tracer.__main__") is not None
@@ -80,9 +90,9 @@ class LocalMesh:
         self.registry: Registry = bookinfo_registry(
             base_port=settings.base_port,
             gateway_port=settings.gateway_port,
-            gateway_admin_port=settings.gateway_admin_port,
             address=LOOPBACK,
             gateway_address=settings.gateway_address,
+            admin_dir=settings.admin_dir,
         )
         self.supervisor = Supervisor()
         authority = (
@@ -90,11 +100,13 @@ class LocalMesh:
             if settings.ca_dir is not None
             else CertificateAuthority.load_or_create(settings.state_dir / "ca")
         )
+        self.checker = ProcessChecker()
         self.control_plane = ControlPlane(
             self.registry,
             ResourceStore(settings.state_dir / "resources.json"),
             TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
-            WorkloadIdentities(authority, settings.cert_lifetime_s),
+            identities=WorkloadIdentities(authority, settings.cert_lifetime_s),
+            checker=self.checker,
         )
         self._rotation: asyncio.Task | None = None
         self.traffic: TrafficGenerator | None = None
@@ -107,7 +119,10 @@ class LocalMesh:
 
     async def start(self) -> None:
         settings = self.settings
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_state_dir(settings.state_dir)
+        settings.admin_dir.mkdir(mode=0o700, exist_ok=True)
+        token = server_token(settings.state_dir)
+        await self.checker.start()
         self._xds_server, _ = await start_xds_server(
             self.control_plane.cache, self.control_plane.board, LOOPBACK, settings.xds_port
         )
@@ -123,7 +138,7 @@ class LocalMesh:
             settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
         )
         await self.traffic.start()
-        api = make_api(self.control_plane, self.supervisor, self.traffic)
+        api = make_api(self.control_plane, self.supervisor, self.traffic, token=token)
         self._api_runner = web.AppRunner(api, access_log=None)
         await self._api_runner.setup()
         await web.TCPSite(self._api_runner, LOOPBACK, settings.api_port).start()
@@ -148,6 +163,7 @@ class LocalMesh:
         if self._api_runner is not None:
             await self._api_runner.cleanup()
         await self.supervisor.stop_all()
+        self.checker.close()
         if self._xds_server is not None:
             await self._xds_server.stop(grace=0.5)
 
@@ -190,7 +206,7 @@ class LocalMesh:
         gateway = self.registry.gateway
         if name == gateway.name:
             identity = ProxyIdentity(
-                gateway.node_id, gateway.node_cluster, LOOPBACK, gateway.admin_port, {"NAME": gateway.name}
+                gateway.node_id, gateway.node_cluster, gateway.admin_socket, {"NAME": gateway.name}
             )
             kind = "gateway"
         else:
@@ -199,29 +215,32 @@ class LocalMesh:
             identity = ProxyIdentity(
                 workload.node_id,
                 workload.node_cluster,
-                LOOPBACK,
-                workload.admin_port,
+                workload.admin_socket,
                 {"NAME": workload.name, "APP": workload.app, "VERSION": workload.version},
             )
             kind = "sidecar"
         bootstrap_path = self.settings.state_dir / "bootstrap" / f"{name}.json"
-        bootstrap_path.parent.mkdir(parents=True, exist_ok=True)
-        bootstrap_path.write_text(json.dumps(make_bootstrap(identity, self.endpoints), indent=1))
+        bootstrap_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_file(bootstrap_path, json.dumps(make_bootstrap(identity, self.endpoints), indent=1))
+        # A socket left by an Envoy that died would make the next one fail to bind.
+        Path(identity.admin_socket).unlink(missing_ok=True)
         return ProcessSpec(
             name=f"{name}-proxy" if kind == "sidecar" else name,
             kind=kind,
             workload=name,
             args=[
                 envoy_binary(), "-c", str(bootstrap_path),
-                # Each Envoy needs its own shared-memory namespace; its admin port is unique.
-                "--base-id", str(identity.admin_port),
+                # No hot restart (the supervisor starts a fresh Envoy): no shared memory to keep
+                # apart with --base-id, and no abstract domain socket that any local user could reach.
+                "--disable-hot-restart",
                 "--concurrency", "1",
                 "--log-level", self.settings.envoy_log_level,
                 "--drain-time-s", "1",
             ],
             log_path=self._log(name if kind == "gateway" else f"{name}-proxy"),
             # Envoy's /ready answers 200 once its initial xDS config is in force.
-            ready_url=f"http://{LOOPBACK}:{identity.admin_port}/ready",
+            ready_url="http://localhost/ready",
+            ready_socket=identity.admin_socket,
         )  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
-from django.http import JsonResponse
+
+from dashboard.core.errors import json_error
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -11,5 +12,5 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
 
     def handle_no_permission(self, request, view_func):
         if request.path.startswith("/api/") or "/api/" in request.path:
-            return JsonResponse({"error": "authentication required"}, status=401)
+            return json_error(401, "authentication required")
         return super().handle_no_permission(request, view_func)

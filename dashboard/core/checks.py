@@ -56,11 +56,12 @@ def check_meshscope_settings(app_configs=None, **kwargs) -> list:
                 id="meshscope.E003",
             )
         )
-    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY and settings.DATABASE_URL:
+    if getattr(settings, "SECRET_KEY_MISSING", False):
         problems.append(
-            Warning(
-                "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) is unset while using an external database",
-                id="meshscope.W002",
+            Error(
+                "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DATABASE_URL is set and "
+                "DJANGO_DEBUG is off: every process of the dashboard must sign with the same key",
+                id="meshscope.E004",
             )
         )
     return problems

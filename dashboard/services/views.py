@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard.core.errors import json_error
 from dashboard.services.metrics import known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
@@ -112,10 +113,10 @@ def api_service_metrics(request: HttpRequest, name: str) -> JsonResponse:
     try:
         minutes, max_points = _window(request)
     except BadParameter as error:
-        return JsonResponse({"error": str(error)}, status=400)
+        return json_error(400, str(error))
     documents = _documents(minutes, max_points)
     if not known_service(documents or [_latest_map()], name):
-        return JsonResponse({"error": f"unknown service {name!r}"}, status=404)
+        return json_error(404, f"unknown service {name!r}")
     return JsonResponse({"minutes": minutes, **service_series(documents, name)})
 
 
@@ -124,8 +125,8 @@ def api_workload_metrics(request: HttpRequest, name: str) -> JsonResponse:
     try:
         minutes, max_points = _window(request)
     except BadParameter as error:
-        return JsonResponse({"error": str(error)}, status=400)
+        return json_error(400, str(error))
     documents = _documents(minutes, max_points)
     if not any(n["id"] == f"wl:{name}" for d in documents or [_latest_map()] for n in d.get("nodes", [])):
-        return JsonResponse({"error": f"unknown workload {name!r}"}, status=404)
+        return json_error(404, f"unknown workload {name!r}")
     return JsonResponse({"minutes": minutes, **workload_series(documents, name)})

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
+from dashboard.sources.http import TokenSource
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
+from meshcore.apitoken import read_token
+
+
+def mesh_api_token() -> TokenSource:
+    """The resource API's token: the setting, else a reader of the token file (None while absent)."""
+    if settings.MESHCORE_API_TOKEN:
+        return settings.MESHCORE_API_TOKEN
+    path = Path(settings.MESHCORE_API_TOKEN_FILE)
+
+    def from_file() -> str | None:
+        return read_token(path) if path.exists() else None
+
+    return from_file
 
 
 def registry_source() -> RegistrySource:
     if settings.REGISTRY_SOURCE == "controlplane":
-        return ControlPlaneRegistry(settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS)
+        return ControlPlaneRegistry(
+            settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
+        )
     raise ValueError(f"unsupported MESHSCOPE_REGISTRY_SOURCE {settings.REGISTRY_SOURCE!r}")
 
 
@@ -31,8 +49,12 @@ def route_store(timeout: float | None = None) -> RouteStore:
 
     `timeout` (seconds) defaults to MESHSCOPE_ROUTE_STORE_TIMEOUT.
     """
-    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS)
+    return ControlPlaneRouteStore(
+        settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS, token=mesh_api_token()
+    )
 
 
 def security_source() -> SecuritySource:
-    return ControlPlaneSecurity(settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS)
+    return ControlPlaneSecurity(
+        settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
+    )

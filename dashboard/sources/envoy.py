@@ -1,4 +1,5 @@
-"""Envoy admin API adapter. Addresses are "host:port" of an admin listener; calls are GET only."""
+"""Envoy admin API adapter. Addresses are the registry's `admin_address` of an Envoy: `unix:/path`
+(the local mesh's admin sockets) or `host:port`. Calls are GET only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from dashboard.sources.errors import SourceError
-from dashboard.sources.http import get_bytes, get_json
+from dashboard.sources.http import endpoint_bytes, endpoint_json
 
 # Only the per-cluster golden-signal stats the TrafficMap needs: keeps each poll's answer small.
 # 403 and 429 are the RBAC denials and rate limits; ssl.handshake tells mTLS connections; the
@@ -45,34 +46,35 @@ class EnvoyAdmin(Protocol):
 
 
 class HttpEnvoyAdmin:
-    """The real admin API over HTTP; `timeout` in seconds per call. Thread-safe (no shared state)."""
+    """The real admin API over HTTP (on a Unix socket or TCP); `timeout` in seconds per call.
+    Thread-safe (no shared state)."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
 
     def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
-        return get_json(
-            f"http://{address}/stats?format=json&usedonly&filter={quote(filter_regex, safe='')}", self.timeout
+        return endpoint_json(
+            address, f"/stats?format=json&usedonly&filter={quote(filter_regex, safe='')}", self.timeout
         )
 
     def clusters(self, address: str) -> dict[str, Any]:
-        return get_json(f"http://{address}/clusters?format=json", self.timeout)
+        return endpoint_json(address, "/clusters?format=json", self.timeout)
 
     def server_info(self, address: str) -> dict[str, Any]:
-        return get_json(f"http://{address}/server_info", self.timeout)
+        return endpoint_json(address, "/server_info", self.timeout)
 
     def listeners(self, address: str) -> dict[str, Any]:
-        return get_json(f"http://{address}/listeners?format=json", self.timeout)
+        return endpoint_json(address, "/listeners?format=json", self.timeout)
 
     def active_clusters(self, address: str) -> dict[str, Any]:
-        return get_json(f"http://{address}/config_dump?resource=dynamic_active_clusters", self.timeout)
+        return endpoint_json(address, "/config_dump?resource=dynamic_active_clusters", self.timeout)
 
     def certs(self, address: str) -> dict[str, Any]:
-        return get_json(f"http://{address}/certs", self.timeout)
+        return endpoint_json(address, "/certs", self.timeout)
 
     def config_dump(self, address: str) -> dict[str, Any]:
         # Config dumps can be large: allow a longer deadline than the per-second poll.
-        body = get_bytes(f"http://{address}/config_dump", max(self.timeout, 3.0))
+        body = endpoint_bytes(address, "/config_dump", max(self.timeout, 3.0))
         try:
             return json.loads(body)
         except ValueError as error:

@@ -12,7 +12,13 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from dashboard.sources.errors import SourceError
-from dashboard.sources.http import get_json
+from dashboard.sources.http import TokenSource, auth_headers, get_json
+
+
+def _admin_address(endpoint: str, address: str, port: int) -> str:
+    if endpoint:
+        return endpoint
+    return f"{address}:{port}" if port else ""
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,13 @@ class WorkloadInfo:
     admin_port: int = 0
     node_id: str = ""
     spiffe_id: str = ""  # the workload's mTLS identity ("" when the mesh reports none)
+    # The admin API as the registry names it (`unix:/path` or `host:port`); wins over admin_port.
+    admin_endpoint: str = ""
 
     @property
     def admin_address(self) -> str:
-        return f"{self.address}:{self.admin_port}"
+        """Where EnvoyAdmin reads this sidecar ("" when the registry gives no admin API)."""
+        return _admin_address(self.admin_endpoint, self.address, self.admin_port)
 
 
 @dataclass(frozen=True)
@@ -47,13 +56,14 @@ class GatewayInfo:
     namespace: str = "istio-system"
     address: str = "127.0.0.1"
     port: int = 8080
-    admin_port: int = 15000
+    admin_port: int = 0
     node_id: str = ""
     backend_service: str = "productpage"
+    admin_endpoint: str = ""
 
     @property
     def admin_address(self) -> str:
-        return f"{self.address}:{self.admin_port}"
+        return _admin_address(self.admin_endpoint, self.address, self.admin_port)
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class MeshRegistry:
                     "labels": {"app": w.app, "version": w.version},
                     "address": w.address,
                     "inbound_port": w.inbound_port,
-                    "admin_port": w.admin_port,
+                    "admin_address": w.admin_address,
                     "node_id": w.node_id,
                     "spiffe_id": w.spiffe_id,
                 }
@@ -126,7 +136,7 @@ class MeshRegistry:
                 "namespace": self.gateway.namespace,
                 "address": self.gateway.address,
                 "port": self.gateway.port,
-                "admin_port": self.gateway.admin_port,
+                "admin_address": self.gateway.admin_address,
                 "node_id": self.gateway.node_id,
                 "backend_service": self.gateway.backend_service,
             },
@@ -157,6 +167,7 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
                 admin_port=int(w.get("admin_port", 0)),
                 node_id=w.get("node_id", ""),
                 spiffe_id=w.get("spiffe_id", ""),
+                admin_endpoint=str(w.get("admin_address") or ""),
             )
             for w in document["workloads"]
         )
@@ -167,9 +178,10 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
                 namespace=gw.get("namespace", "istio-system"),
                 address=gw.get("address", "127.0.0.1"),
                 port=int(gw.get("port", 8080)),
-                admin_port=int(gw.get("admin_port", 15000)),
+                admin_port=int(gw.get("admin_port", 0)),
                 node_id=gw.get("node_id", ""),
                 backend_service=gw.get("backend_service", "productpage"),
+                admin_endpoint=str(gw.get("admin_address") or ""),
             )
             if gw
             else None
@@ -253,21 +265,29 @@ class RegistrySource(Protocol):
 
 
 class ControlPlaneRegistry:
-    """The local control plane's resource API at `base_url`; each call bounded by `timeout` seconds."""
+    """The local control plane's resource API at `base_url`; each call bounded by `timeout` seconds.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    `token` is the API's bearer token, or a callable returning it (read at each call, so a token
+    file written after the dashboard started is picked up); None sends no credential.
+    """
+
+    def __init__(self, base_url: str, timeout: float, token: TokenSource = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
+
+    def _get(self, path: str) -> Any:
+        return get_json(f"{self.base_url}{path}", self.timeout, headers=auth_headers(self.token))
 
     def registry(self) -> MeshRegistry:
-        return parse_registry(get_json(f"{self.base_url}/api/v1/registry", self.timeout))
+        return parse_registry(self._get("/api/v1/registry"))
 
     def status(self) -> tuple[NodeStatus, ...]:
-        return parse_status(get_json(f"{self.base_url}/api/v1/status", self.timeout))
+        return parse_status(self._get("/api/v1/status"))
 
     def traffic(self) -> dict[str, Any] | None:
         try:
-            return get_json(f"{self.base_url}/api/v1/traffic", self.timeout)
+            return self._get("/api/v1/traffic")
         except SourceError as error:
             if error.status == 404:
                 return None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from dashboard.sources.errors import SourceError
-from dashboard.sources.http import request_json
+from dashboard.sources.http import TokenSource, auth_headers, request_json
 from dashboard.sources.registry import NodeStatus, parse_status
 from meshcore.model.errors import FieldError
 
@@ -102,14 +102,17 @@ class ControlPlaneRouteStore:
     request (for example the control plane's bearer token).
     """
 
-    def __init__(self, base_url: str, timeout: float, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float, token: TokenSource = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.headers = dict(headers or {})
+        self.token = token
 
     def _call(self, method: str, path: str, body: Any = None, wait_s: float = 0.0) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        headers = {**self.headers, **({"Content-Type": "application/json"} if data is not None else {})}
+        headers = {
+            **auth_headers(self.token),
+            **({"Content-Type": "application/json"} if data is not None else {}),
+        }
         return request_json(method, self.base_url + path, self.timeout + wait_s, data, headers)
 
     def revision(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from dashboard.sources.http import get_json
+from dashboard.sources.http import TokenSource, auth_headers, get_json
 
 
 class SecuritySource(Protocol):
@@ -21,10 +21,13 @@ class SecuritySource(Protocol):
 class ControlPlaneSecurity:
     """The local control plane at `base_url`; each call bounded by `timeout` seconds. Thread-safe."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, token: TokenSource = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
 
     def workloads(self) -> dict[str, dict[str, Any]]:
-        document = get_json(f"{self.base_url}/api/v1/security/workloads", self.timeout)
+        document = get_json(
+            f"{self.base_url}/api/v1/security/workloads", self.timeout, headers=auth_headers(self.token)
+        )
         return {entry["name"]: entry for entry in document.get("workloads", []) if "name" in entry}

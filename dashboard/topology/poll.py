@@ -36,8 +36,8 @@ class PollConfig:
 
 def envoy_targets(registry: MeshRegistry) -> list[tuple[str, str]]:
     """(node name, admin address) of every Envoy to read: the gateway and each workload's sidecar."""
-    targets = [(w.name, w.admin_address) for w in registry.workloads if w.admin_port]
-    if registry.gateway is not None and registry.gateway.admin_port:
+    targets = [(w.name, w.admin_address) for w in registry.workloads if w.admin_address]
+    if registry.gateway is not None and registry.gateway.admin_address:
         targets.insert(0, (registry.gateway.name, registry.gateway.admin_address))
     return targets
 

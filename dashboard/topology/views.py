@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard.core.errors import json_error
 from dashboard.topology.params import BadParameter, bool_param, int_param
 from dashboard.topology.snapshots import history, latest_snapshot, payload
 
@@ -27,9 +28,7 @@ def api_topology(request: HttpRequest) -> JsonResponse:
     """The current map and its figure; 503 until the first poll has stored a snapshot."""
     snapshot = latest_snapshot()
     if snapshot is None:
-        return JsonResponse(
-            {"error": "no topology snapshot yet: is the poller (celery beat + worker) running?"}, status=503
-        )
+        return json_error(503, "no topology snapshot yet: is the poller (celery beat + worker) running?")
     return JsonResponse(payload(snapshot.taken_at, snapshot.data))
 
 
@@ -41,7 +40,7 @@ def api_topology_history(request: HttpRequest) -> JsonResponse:
         max_points = int_param(request.GET, "max_points", 360, 1, 3600)
         figures = bool_param(request.GET, "figures", False)
     except BadParameter as error:
-        return JsonResponse({"error": str(error)}, status=400)
+        return json_error(400, str(error))
     snapshots = history(minutes, max_points)
     return JsonResponse(
         {

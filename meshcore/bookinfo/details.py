@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.model.errors import error_body
+
 
 def book_details(product_id: int) -> dict[str, Any]:
     """The (fixed) details of book `product_id`, field for field as BookInfo's details v1."""
@@ -34,7 +36,7 @@ async def get_details(request: web.Request) -> web.Response:
     try:
         product_id = int(request.match_info["product_id"])
     except ValueError:
-        return web.json_response({"error": "please provide numeric product id"}, status=400)
+        return web.json_response(error_body("please provide numeric product id"), status=400)
     return web.json_response(book_details(product_id))
 
 

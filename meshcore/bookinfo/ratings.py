@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from meshcore.bookinfo.env_settings import env_seconds
+from meshcore.model.errors import error_body
 
 DEFAULT_RATINGS: dict[str, int] = {"Reviewer1": 5, "Reviewer2": 4}
 FAILURE_MODES = ("v-faulty", "v-delayed", "v-unavailable", "v-unhealthy")
@@ -109,7 +110,7 @@ class RatingsStore:
 BEHAVIOUR = web.AppKey("ratings_behaviour", RatingsBehaviour)
 STORE = web.AppKey("ratings_store", RatingsStore)
 
-UNAVAILABLE_BODY = {"error": "Service unavailable"}
+UNAVAILABLE_BODY = error_body("Service unavailable")
 
 
 def _product_id(request: web.Request) -> int | None:
@@ -128,7 +129,7 @@ async def health(request: web.Request) -> web.Response:
 async def get_ratings(request: web.Request) -> web.Response:
     product_id = _product_id(request)
     if product_id is None:
-        return web.json_response({"error": "please provide numeric product ID"}, status=400)
+        return web.json_response(error_body("please provide numeric product ID"), status=400)
     outcome = request.app[BEHAVIOUR].next_get()
     if outcome.delay:
         await asyncio.sleep(outcome.delay)
@@ -140,13 +141,13 @@ async def get_ratings(request: web.Request) -> web.Response:
 async def post_ratings(request: web.Request) -> web.Response:
     product_id = _product_id(request)
     if product_id is None:
-        return web.json_response({"error": "please provide numeric product ID"}, status=400)
+        return web.json_response(error_body("please provide numeric product ID"), status=400)
     try:
         ratings = await request.json()
     except ValueError:
         ratings = None
     if not isinstance(ratings, dict):
-        return web.json_response({"error": "please provide valid ratings JSON"}, status=400)
+        return web.json_response(error_body("please provide valid ratings JSON"), status=400)
     return web.json_response(request.app[STORE].put(product_id, ratings))
 
 

@@ -15,14 +15,17 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   POST   /api/v1/apply[?wait=SECONDS|dryRun=All]  apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
-Errors: 400 unparsable input, 404 unknown, 409 stale resourceVersion, 422 invalid resources, each
-with {"error": ..., "errors": [{"path", "message"}]}. `wait` (seconds, <= 30) makes an apply return
-only once every connected proxy ACKed or NACKed the new config. An apply answers `warnings` (same
-shape as `errors`: doubtful but allowed, for example security settings that contradict each other,
-Kiali's KIA0205-0208). `dryRun=All` (Kubernetes' name) validates and translates
-without storing or pushing anything and answers the would-be objects, the warnings and `changes`:
-per group of proxies (`proxies`, `node_ids`) the RouteConfigurations before and after (protobuf
-JSON) and the names of clusters and listeners added, removed or changed.
+Every route except /healthz needs `Authorization: Bearer <token>` and refuses what a browser on
+another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
+Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
+415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}.
+`wait` (seconds, <= 30) makes an apply return only once every connected proxy ACKed or NACKed the
+new config. An apply answers `warnings` (same shape as `errors`: doubtful but allowed, for example
+security settings that contradict each other, Kiali's KIA0205-0208). `dryRun=All` (Kubernetes'
+name) validates and translates without storing or pushing anything and answers the would-be
+objects, the warnings and `changes`: per group of proxies (`proxies`, `node_ids`) the
+RouteConfigurations before and after (protobuf JSON) and the names of clusters and listeners
+added, removed or changed.
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ from typing import Any
 
 from aiohttp import web
 
+from meshcore.controlplane.auth import api_guard
 from meshcore.controlplane.security_view import security_report
 from meshcore.controlplane.service import ControlPlane
 from meshcore.controlplane.store import ApplyResult, ConflictError, NotFoundError
+from meshcore.httperrors import error_response, json_errors
 from meshcore.model.errors import FieldError, ValidationError, error_body
+from meshcore.model.registry import admin_address
 from meshcore.model.resources import Resource, kind_from_plural
-from meshcore.model.yaml_io import dump_documents, parse_documents
+from meshcore.model.yaml_io import dump_documents
 from meshcore.sidecar.supervisor import Supervisor
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -62,10 +68,6 @@ def respond_resources(request: web.Request, resources: list[Resource], single: b
     return web.json_response(
         {"kind": "List", "metadata": {"resourceVersion": revision}, "items": [r.to_dict() for r in resources]}
     )
-
-
-def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> web.Response:
-    return web.json_response(error_body(message, errors or ()), status=status)
 
 
 def http_error(exception: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -94,6 +96,7 @@ def parse_wait(request: web.Request) -> float:
 
 
 async def read_documents(request: web.Request) -> list[Resource]:
+    """The resources in the request body, parsed off the event loop (see `checker`)."""
     body = await request.read()
     if not body.strip():
         raise ValidationError([FieldError("body", "empty; send one or more YAML or JSON documents")])
@@ -101,7 +104,7 @@ async def read_documents(request: web.Request) -> list[Resource]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValidationError([FieldError("body", f"not UTF-8 text: {error}")]) from error
-    resources = parse_documents(text)
+    resources = await request.app[CONTROL_PLANE].checker.parse(text)
     if not resources:
         raise ValidationError([FieldError("body", "no resources found (every document is empty)")])
     return resources
@@ -229,11 +232,18 @@ async def delete_resource(request: web.Request) -> web.Response:
 
 def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) -> list[dict[str, Any]]:
     registry = control_plane.registry
-    proxies = [(w.node_id, w.name, "sidecar") for w in registry.workloads]
-    proxies.append((registry.gateway.node_id, registry.gateway.name, "gateway"))
+    proxies = [(w.node_id, w.name, "sidecar", w.admin_socket) for w in registry.workloads]
+    proxies.append(
+        (registry.gateway.node_id, registry.gateway.name, "gateway", registry.gateway.admin_socket)
+    )
     nodes = []
-    for node_id, name, kind in proxies:
-        entry = {"name": name, "kind": kind, **control_plane.board.to_dict(node_id)}
+    for node_id, name, kind, admin_socket in proxies:
+        entry = {
+            "name": name,
+            "kind": kind,
+            "admin_address": admin_address(admin_socket),
+            **control_plane.board.to_dict(node_id),
+        }
         if supervisor is not None:
             proxy = supervisor.by_workload(name, kind)
             app = supervisor.by_workload(name, "app")
@@ -325,9 +335,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 def make_api(
-    control_plane: ControlPlane, supervisor: Supervisor | None = None, traffic_generator: Any = None
+    control_plane: ControlPlane,
+    supervisor: Supervisor | None = None,
+    traffic_generator: Any = None,
+    *,
+    token: str,
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The resource API; every route but /healthz requires `token` (see `meshcore.controlplane.auth`)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, api_guard(token)])
     app[CONTROL_PLANE] = control_plane
     if supervisor is not None:
         app[SUPERVISOR] = supervisor

@@ -4,7 +4,9 @@ Every accepted change is validated (field-level errors), translated and consiste
 every proxy *before* it is stored; only then are the new snapshots published. So a refused change
 leaves both the store and the running mesh exactly as they were. A dry run takes the same path and
 stops before storing: it answers what the apply would store and the Envoy config it would push.
-One event loop; writes serialize on a lock.
+One event loop; writes serialize on a lock. Parsing and validating user input is the `checker`'s
+work (a worker process with a time bound in the running mesh, see `checker`), so a costly input
+never stalls the loop serving ADS.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from meshcore.controlplane.builders.listeners import TracingSettings
 from meshcore.controlplane.builders.proto import SECRET_TYPE
 from meshcore.controlplane.ca import CertificateAuthority
+from meshcore.controlplane.checker import InlineChecker, InputChecker
 from meshcore.controlplane.dry_run import ConfigChange, config_changes
 from meshcore.controlplane.identities import WorkloadIdentities
 from meshcore.controlplane.node_status import NodeStatusBoard
@@ -29,7 +32,7 @@ from meshcore.model.errors import FieldError
 from meshcore.model.registry import Registry
 from meshcore.model.resources import Resource
 from meshcore.model.security_validation import security_warnings
-from meshcore.model.validation import validate, validate_delete
+from meshcore.model.validation import validate_delete
 from meshcore.model.validation_warnings import validation_warnings
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,8 @@ class DryRun:
 
 class ControlPlane:
     """The mesh's control plane. ``identities`` issues every proxy's certificate (a CA kept in
-    memory when not given); ``auto_mtls`` is Istio's enableAutoMtls."""
+    memory when not given); ``auto_mtls`` is Istio's enableAutoMtls; ``checker`` validates input
+    (in the calling thread when not given)."""
 
     def __init__(
         self,
@@ -56,12 +60,14 @@ class ControlPlane:
         tracing: TracingSettings | None = None,
         identities: WorkloadIdentities | None = None,
         auto_mtls: bool = True,
+        checker: InputChecker | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.tracing = tracing or TracingSettings()
         self.identities = identities or WorkloadIdentities(CertificateAuthority.self_signed())
         self.auto_mtls = auto_mtls
+        self.checker: InputChecker = checker or InlineChecker()
         self.cache = SnapshotCache()
         self.board = NodeStatusBoard()
         self.generation = 0
@@ -122,13 +128,13 @@ class ControlPlane:
             return [FieldError("", f"the resulting Envoy configuration is inconsistent: {error}")]
         return []
 
-    def _plan(self, resources: Sequence[Resource]) -> tuple[Plan, dict[str, Snapshot]]:
+    async def _plan(self, resources: Sequence[Resource]) -> tuple[Plan, dict[str, Snapshot]]:
         """Validate and translate a batch without storing it (ValidationError / ConflictError)."""
         staged: dict[str, dict[str, Snapshot]] = {}
-        existing = self.store.list()
+        problems = await self.checker.validate(resources, self.registry, self.store.list())
 
         def check(candidate: list[Resource], _changed: list[Resource]) -> list[FieldError]:
-            return validate(list(resources), self.registry, existing) or self._preflight(candidate, staged)
+            return problems or self._preflight(candidate, staged)
 
         plan = self.store.plan(resources, check)
         return plan, staged["snapshots"]
@@ -143,7 +149,7 @@ class ControlPlane:
     async def apply(self, resources: Sequence[Resource]) -> list[ApplyResult]:
         """Validate, store and push a batch atomically. Raises ValidationError / ConflictError."""
         async with self._lock:
-            plan, snapshots = self._plan(resources)
+            plan, snapshots = await self._plan(resources)
             results = self.store.commit(plan)
             if any(r.action != "unchanged" for r in results):
                 self._publish(snapshots)
@@ -152,7 +158,7 @@ class ControlPlane:
     async def dry_run(self, resources: Sequence[Resource]) -> DryRun:
         """Everything `apply` would check and push, with nothing stored or published."""
         async with self._lock:
-            plan, snapshots = self._plan(resources)
+            plan, snapshots = await self._plan(resources)
             current = {node_id: self.cache.get(node_id) for node_id in snapshots}
             return DryRun(plan.results, self.warnings(resources), config_changes(current, snapshots))
 

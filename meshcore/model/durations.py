@@ -22,18 +22,25 @@ _UNIT_SECONDS: dict[str, float] = {
     "ns": 1e-9,
 }
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# Longer than any real duration ("1h59m59.999999999s" has 18 characters); refused before parsing.
+MAX_DURATION_LENGTH = 64
 _UNIT_HELP = 'expected a number with a unit (h, m, s, ms, us, ns), e.g. "5s", "100ms" or "1m30s"'
 
 
 def parse_duration(text: str) -> float:
     """Parse a duration string into seconds (a non-negative float).
 
-    Raises ValueError for empty, negative or unparsable input, and for non-string input (YAML
-    ``timeout: 5`` is a number, which Istio refuses too). Its message reads
-    ``invalid duration "abc": <reason>`` so callers can show it next to the field path unchanged.
+    Raises ValueError for empty, negative or unparsable input, for input longer than
+    MAX_DURATION_LENGTH characters, and for non-string input (YAML ``timeout: 5`` is a number,
+    which Istio refuses too). Its message reads ``invalid duration "abc": <reason>`` so callers can
+    show it next to the field path unchanged. Time is linear in the length of ``text``.
     """
     if not isinstance(text, str) or isinstance(text, bool):
         raise ValueError(f'must be a duration string such as "5s", got {text!r}')
+    if len(text) > MAX_DURATION_LENGTH:
+        raise ValueError(
+            f'invalid duration "{text[:20]}...": {len(text)} characters, at most {MAX_DURATION_LENGTH}'
+        )
     stripped = text.strip()
     if not stripped:
         raise ValueError(f'invalid duration "": empty; {_UNIT_HELP}')
@@ -45,9 +52,9 @@ def parse_duration(text: str) -> float:
         return 0.0
     total = 0.0
     position = 0
-    for part in _PART.finditer(stripped):
-        if part.start() != position:
-            break
+    # Each part is matched where the previous one ended (finditer would retry from every later
+    # position, which is quadratic on a long run of digits without a unit).
+    while (part := _PART.match(stripped, position)) is not None:
         total += float(part.group(1)) * _UNIT_SECONDS[part.group(2)]
         position = part.end()
     if position != len(stripped) or position == 0:

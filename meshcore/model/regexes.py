@@ -32,23 +32,66 @@ _UNSUPPORTED_GROUPS: tuple[tuple[str, str], ...] = (
     ("(", "conditional group (?(...)...)"),
 )
 _QUANTIFIER_ENDS = "*+?}"
+# Envoy refuses regexes whose RE2 program is larger than a small bound anyway (the bootstrap sets
+# re2.max_program_size.error_level); these caps keep Python's parser away from huge or deeply
+# nested patterns (1,000 nested groups exceed its recursion limit).
+MAX_REGEX_LENGTH = 1024
+MAX_GROUP_DEPTH = 32
 
 
 def regex_problem(pattern: str) -> str | None:
     """Why ``pattern`` cannot be used in an Envoy route match, or None when it can."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        return f"regex of {len(pattern)} characters; at most {MAX_REGEX_LENGTH} are accepted"
+    depth = _group_depth(pattern)
+    if depth > MAX_GROUP_DEPTH:
+        return f"regex nests groups {depth} deep; at most {MAX_GROUP_DEPTH} levels are accepted"
     try:
         re.compile(pattern)
     except re.error as exc:
-        return f"invalid regex {pattern!r}: {exc}"
+        return f"invalid regex {_shown(pattern)}: {exc}"
+    except (RecursionError, OverflowError):
+        return f"regex {_shown(pattern)} is too complex"
     construct = _first_re2_unsupported(pattern)
     if construct:
-        return f"regex {pattern!r} uses {construct}, which is not supported by RE2 (Envoy's regex engine)"
+        return (
+            f"regex {_shown(pattern)} uses {construct}, which is not supported by RE2 (Envoy's regex engine)"
+        )
     try:
         compile_re2(pattern)
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
-        return f"regex {pattern!r} is refused by RE2 (Envoy's regex engine): {reason}"
+        return f"regex {_shown(pattern)} is refused by RE2 (Envoy's regex engine): {reason}"
     return None
+
+
+def _shown(pattern: str) -> str:
+    return repr(pattern) if len(pattern) <= 80 else repr(pattern[:77] + "...")
+
+
+def _group_depth(pattern: str) -> int:
+    """The deepest nesting of "(" groups, skipping escapes and character classes (one linear scan)."""
+    depth = deepest = 0
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index = _class_body_start(pattern, index)
+            continue
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+        index += 1
+    return deepest
 
 
 def _first_re2_unsupported(pattern: str) -> str | None:

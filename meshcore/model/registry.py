@@ -19,6 +19,11 @@ def spiffe_id(namespace: str, service_account: str) -> str:
     return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
+def admin_address(admin_socket: str) -> str:
+    """How the registry API names an Envoy admin endpoint: `unix:<socket path>` ("" when none)."""
+    return f"unix:{admin_socket}" if admin_socket else ""
+
+
 @dataclass(frozen=True)
 class ServicePort:
     number: int
@@ -49,7 +54,8 @@ class Workload:
       app_port       where the application itself listens (only its sidecar calls it)
       inbound_port   the sidecar's inbound listener; other sidecars send to it
       outbound_port  the sidecar's outbound listener; the app sends every call to it
-      admin_port     the sidecar's Envoy admin API (stats, clusters, config_dump)
+    admin_socket is the path of the Unix socket of the sidecar's Envoy admin API (stats, clusters,
+    config_dump); a socket, not a port, so that no web page can reach the admin's POST endpoints.
     `service_account` names its identity (Kubernetes' pod service account; "default" when unset).
     """
 
@@ -61,7 +67,7 @@ class Workload:
     app_port: int = 0
     inbound_port: int = 0
     outbound_port: int = 0
-    admin_port: int = 0
+    admin_socket: str = ""
     service_account: str = "default"
 
     @property
@@ -98,7 +104,7 @@ class Gateway:
     namespace: str = "istio-system"
     address: str = "127.0.0.1"
     port: int = 8080
-    admin_port: int = 15000
+    admin_socket: str = ""  # the gateway Envoy's admin API (a Unix socket path)
     # The service that receives every request the gateway accepts (BookInfo's productpage).
     backend_service: str = "productpage"
     service_account: str = "istio-ingressgateway-service-account"
@@ -162,7 +168,7 @@ class Registry:
                     "app_port": w.app_port,
                     "inbound_port": w.inbound_port,
                     "outbound_port": w.outbound_port,
-                    "admin_port": w.admin_port,
+                    "admin_address": admin_address(w.admin_socket),
                     "node_id": w.node_id,
                     "service_account": w.service_account,
                     "spiffe_id": w.spiffe_id,
@@ -174,7 +180,7 @@ class Registry:
                 "namespace": self.gateway.namespace,
                 "address": self.gateway.address,
                 "port": self.gateway.port,
-                "admin_port": self.gateway.admin_port,
+                "admin_address": admin_address(self.gateway.admin_socket),
                 "node_id": self.gateway.node_id,
                 "backend_service": self.gateway.backend_service,
                 "service_account": self.gateway.service_account,

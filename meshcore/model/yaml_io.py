@@ -1,7 +1,9 @@
 """YAML (and JSON) in and out for Istio resources, in the shape ``kubectl apply -f`` accepts.
 
 Input may be a multi-document YAML stream, a JSON object or list, or a Kubernetes ``kind: List``
-with ``items``; empty documents are skipped. Errors name the document as ``document[i]`` (0-based
+with ``items``; empty documents are skipped. Input is bounded before it is built (see
+``yaml_limits``: expanded size with aliases, depth, documents, string length, scalar keys) and a
+batch holds at most ``MAX_RESOURCES`` resources, so no small input can cost much time or memory. Errors name the document as ``document[i]`` (0-based
 position among the resources found, counted only when there is more than one) or ``yaml`` for a
 syntax error, whose message carries the 1-based line and column.
 """
@@ -15,6 +17,11 @@ import yaml
 
 from meshcore.model.errors import FieldError, ValidationError
 from meshcore.model.resources import Resource
+from meshcore.model.yaml_limits import MAX_DOCUMENTS, check_yaml_limits
+
+# Resources in one apply (after expanding JSON lists and `kind: List`): validation compares the
+# objects of a batch with each other, so the batch size bounds its cost.
+MAX_RESOURCES = MAX_DOCUMENTS
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -49,10 +56,17 @@ def _syntax_error(exc: yaml.YAMLError) -> FieldError:
 
 
 def _load_raw_documents(text: str) -> list[Any]:
+    beyond = check_yaml_limits(text)
+    if beyond is not None:
+        raise ValidationError([beyond])
     try:
         return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as exc:
         raise ValidationError([_syntax_error(exc)]) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A scalar the constructor cannot turn into a value (an integer of 5,000 digits, a date
+        # out of range): the user's mistake, not the server's.
+        raise ValidationError([FieldError("yaml", f"a value cannot be read: {exc}")]) from None
 
 
 def _flatten(documents: Iterable[Any]) -> Iterator[Any]:
@@ -73,6 +87,10 @@ def parse_documents(text: str) -> list[Resource]:
     ``meshcore.model.validation.validate``. An input without any resource yields ``[]``.
     """
     documents = list(_flatten(_load_raw_documents(text)))
+    if len(documents) > MAX_RESOURCES:
+        raise ValidationError(
+            [FieldError("body", f"{len(documents)} resources in one apply; at most {MAX_RESOURCES}")]
+        )
     many = len(documents) > 1
     resources: list[Resource] = []
     errors: list[FieldError] = []

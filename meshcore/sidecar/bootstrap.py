@@ -20,13 +20,25 @@ HTTP2_OPTIONS = {
 }
 
 
+# The longest path a Unix socket address can hold (sockaddr_un.sun_path, less the final NUL).
+MAX_SOCKET_PATH = 107
+
+
 @dataclass(frozen=True)
 class ProxyIdentity:
     node_id: str
     node_cluster: str  # also the service name on the spans this proxy reports
-    admin_address: str
-    admin_port: int
+    # Envoy's admin API listens on this Unix socket (mode 0600), never on a TCP port: a web page
+    # can send POSTs to any loopback port (/quitquitquit, /healthcheck/fail), but not to a socket.
+    admin_socket: str
     metadata: dict[str, str]
+
+    def __post_init__(self) -> None:
+        if len(self.admin_socket.encode()) > MAX_SOCKET_PATH:
+            raise ValueError(
+                f"admin socket path {self.admin_socket!r} is longer than {MAX_SOCKET_PATH} bytes, "
+                "the limit of a Unix socket address: use a shorter state directory"
+            )
 
 
 @dataclass(frozen=True)
@@ -65,11 +77,7 @@ def make_bootstrap(identity: ProxyIdentity, mesh: MeshEndpoints) -> dict[str, An
     ads_source = {"ads": {}, "resource_api_version": "V3"}
     return {
         "node": {"id": identity.node_id, "cluster": identity.node_cluster, "metadata": identity.metadata},
-        "admin": {
-            "address": {
-                "socket_address": {"address": identity.admin_address, "port_value": identity.admin_port}
-            }
-        },
+        "admin": {"address": {"pipe": {"path": identity.admin_socket, "mode": 0o600}}},
         "dynamic_resources": {
             "ads_config": {
                 "api_type": "GRPC",

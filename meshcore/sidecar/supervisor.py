@@ -48,6 +48,8 @@ class ProcessSpec:
     workload: str = ""
     # Polled after each start until it answers 200 (Kubernetes' readiness probe, run once).
     ready_url: str = ""
+    # When set, ready_url is requested over this Unix socket (an Envoy admin API) instead of TCP.
+    ready_socket: str = ""
 
 
 @dataclass
@@ -118,7 +120,9 @@ class Supervisor:
         """Mark the child ready once its ready_url answers 200 (bounded: gives up after 60 s)."""
         deadline = time.monotonic() + PROBE_TIMEOUT_S
         timeout = aiohttp.ClientTimeout(total=1)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        socket = managed.spec.ready_socket
+        connector = aiohttp.UnixConnector(path=socket) if socket else None
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while process.returncode is None and time.monotonic() < deadline:
                 try:
                     async with session.get(managed.spec.ready_url) as response:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from meshcore.tracer.app import DEFAULT_MAX_BODY_BYTES, create_app
+from meshcore.tracer.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SPANS_PER_REQUEST, create_app
 from meshcore.tracer.store import DEFAULT_AUTOCOMPLETE_KEYS, DEFAULT_INDEXED_TAG_KEYS, TraceStore
 
 log = logging.getLogger("meshcore.tracer")
@@ -38,6 +38,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-pending-spans", type=int, default=50_000, help="write queue bound (503 above)")
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above (decoded)"
+    )
+    parser.add_argument(
+        "--max-spans-per-request", type=int, default=DEFAULT_MAX_SPANS_PER_REQUEST, help="413 above"
+    )
+    parser.add_argument(
+        "--cors-origins",
+        type=_keys,
+        default=_keys(os.environ.get("MESHCORE_TRACER_CORS_ORIGINS", "")),
+        help="comma-separated web origins (http://host:port) whose pages may read the API "
+        "(env MESHCORE_TRACER_CORS_ORIGINS; default none)",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        type=_keys,
+        default=_keys(os.environ.get("MESHCORE_TRACER_ALLOWED_HOSTS", "")),
+        help="Host names served besides the loopback ones (env MESHCORE_TRACER_ALLOWED_HOSTS)",
     )
     parser.add_argument(
         "--autocomplete-keys",
@@ -71,7 +87,14 @@ async def serve(args: argparse.Namespace) -> None:
         autocomplete_keys=args.autocomplete_keys,
         writer=args.writer,
     )
-    app = create_app(store, max_body_bytes=args.max_body_bytes, close_store=True)
+    app = create_app(
+        store,
+        max_body_bytes=args.max_body_bytes,
+        max_spans_per_request=args.max_spans_per_request,
+        allowed_hosts=args.allowed_hosts,
+        cors_origins=args.cors_origins,
+        close_store=True,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -7,9 +7,20 @@ Endpoints (Zipkin v2 API, https://zipkin.io/zipkin-api/zipkin2-api.yaml, plus OT
        /dependencies, /autocompleteKeys, /autocompleteValues
   GET  /metrics (Prometheus text), /health
 
-Status codes: 400 for bad parameters or bad spans (message names the parameter or span and
-field), 404 for an unknown trace, 413 for a body above `max_body_bytes` (after decompression),
-415 for an unsupported content type, 503 + Retry-After when the write queue is full.
+Status codes: 400 for bad parameters or bad spans (the error names the parameter, or the span and
+field), 403 for a request from another site, 404 for an unknown trace, 413 for a body above
+`max_body_bytes` (after decompression), more spans than `max_spans_per_request` or than the write
+queue can ever hold, 415 for an unsupported content type, 503 + Retry-After when the write queue
+is full for now. Every error body is the project's `{"error", "errors": [{path, message}]}`
+(`meshcore.model.errors.error_body`); OTLP/JSON errors also carry google.rpc.Status's `code` and
+`message`, and OTLP/protobuf errors are a google.rpc.Status, as the OTLP/HTTP spec asks.
+
+Browsers: the tracer only answers requests whose `Host` is a loopback name (or one of
+`allowed_hosts`), so a DNS-rebinding page cannot read traces; CORS headers are sent only to the
+origins in `cors_origins` (none by default), and ingest requests from other origins are refused.
+Span uploads must be `application/json` (Zipkin, OTLP/JSON) or `application/x-protobuf` (OTLP),
+optionally gzip-encoded: the content types a web page can send cross-site without asking never
+reach the parser.
 Queries run in a small thread pool so the event loop keeps accepting spans while they run.
 """
 
@@ -18,12 +29,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from meshcore.controlplane.auth import LOOPBACK_HOSTS, host_name
+from meshcore.httperrors import error_response as _error
+from meshcore.httperrors import json_errors
+from meshcore.model.errors import FieldError, error_body
 from meshcore.tracer import otlp
 from meshcore.tracer.metrics import CONTENT_TYPE_LATEST, TracerMetrics
 from meshcore.tracer.model import dumps, loads
@@ -43,32 +58,67 @@ STORE_KEY = web.AppKey("store", TraceStore)
 METRICS_KEY = web.AppKey("metrics", TracerMetrics)
 EXECUTOR_KEY = web.AppKey("executor", ThreadPoolExecutor)
 MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
+MAX_SPANS_KEY = web.AppKey("max_spans_per_request", int)
 INGEST_SLOTS_KEY = web.AppKey("ingest_slots", asyncio.Semaphore)
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+# Envoy flushes at most a few dozen spans at a time and OpenTelemetry's batch exporter 512: a
+# request with far more is a mistake or an attack, refused before any per-span work.
+DEFAULT_MAX_SPANS_PER_REQUEST = 10_000
 RETRY_AFTER_SECONDS = "1"
 # At most this many problems are itemized in a 400 answer; the count of the rest follows.
-MAX_LISTED_PROBLEMS = 20
+MAX_LISTED_PROBLEMS = 10
+CORS_METHODS = "GET, POST, OPTIONS"
 
 _JSON = "application/json"
-_CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 def _json_response(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type=_JSON, headers=_CORS)
+    return web.Response(text=text, status=status, content_type=_JSON)
 
 
-def _bad_request(message: str) -> web.Response:
-    return web.Response(text=message + "\n", status=400, content_type="text/plain")
+def _bad_request(message: str, errors: list[FieldError] | None = None) -> web.Response:
+    return _error(400, message, errors or ())
 
 
 def _overloaded(transport: str) -> web.Response:
-    return web.Response(
-        text=f"tracer overloaded: {transport} spans not accepted, retry later\n",
-        status=503,
-        content_type="text/plain",
+    return _error(
+        503,
+        f"tracer overloaded: {transport} spans not accepted, retry later",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+def _too_large(request: web.Request, transport: str, message: str, reason: str) -> web.Response:
+    metrics = request.app[METRICS_KEY]
+    metrics.bad_requests.labels(transport, reason).inc()
+    metrics.requests.labels(transport, "413").inc()
+    return _error(413, message)
+
+
+def _over_span_limit(request: web.Request, transport: str, count: int | None = None) -> web.Response:
+    """The 413 for more spans in one request than `max_spans_per_request` (count None: not counted)."""
+    limit = request.app[MAX_SPANS_KEY]
+    shown = "more than" if count is None else f"{count} spans,"
+    return _too_large(
+        request, transport, f"{shown} {limit} spans in one request; send smaller batches", "too_many"
+    )
+
+
+def _too_many_spans(request: web.Request, transport: str, count: int) -> web.Response | None:
+    """The 413 for a batch above the per-request cap or above what the write queue can ever hold."""
+    if count > request.app[MAX_SPANS_KEY]:
+        return _over_span_limit(request, transport, count)
+    capacity = request.app[STORE_KEY].max_pending_spans
+    if count > capacity:
+        return _too_large(
+            request,
+            transport,
+            f"{count} spans in one request can never fit the write queue ({capacity} spans); "
+            "send smaller batches",
+            "too_many",
+        )
+    return None
 
 
 def _json_error_detail(body: bytes) -> str:
@@ -82,30 +132,32 @@ def _json_error_detail(body: bytes) -> str:
     return "invalid JSON"
 
 
-def problems_message(problems: list[SpanProblem], total: int) -> str:
-    """The 400 text: how many spans were rejected and accepted, then one line per problem."""
+def problems_summary(problems: list[SpanProblem], total: int) -> str:
+    """The 400 message: how many spans were rejected and how many accepted."""
     accepted = total - len(problems)
-    lines = [f"rejected {len(problems)} of {total} spans ({accepted} valid spans were accepted and stored):"]
-    lines.extend(problem.message() for problem in problems[:MAX_LISTED_PROBLEMS])
+    return f"rejected {len(problems)} of {total} spans ({accepted} valid spans were accepted and stored)"
+
+
+def problem_errors(problems: list[SpanProblem]) -> list[FieldError]:
+    """The first MAX_LISTED_PROBLEMS problems as field errors (`span[3].traceId`), then a count."""
+    errors = [problem.field_error() for problem in problems[:MAX_LISTED_PROBLEMS]]
     if len(problems) > MAX_LISTED_PROBLEMS:
-        lines.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
-    return "\n".join(lines)
+        errors.append(FieldError("", f"... and {len(problems) - MAX_LISTED_PROBLEMS} more rejected spans"))
+    return errors
 
 
 async def _read_body(request: web.Request, transport: str) -> bytes | web.Response:
     """The decoded body, or the 413 answer. Callers hold the app's ingest slot (see create_app)."""
-    metrics = request.app[METRICS_KEY]
     try:
         # aiohttp decodes chunked transfer and gzip/deflate Content-Encoding, and enforces
         # client_max_size on the decoded bytes (so a gzip bomb is cut off too).
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        metrics.bad_requests.labels(transport, "too_large").inc()
-        metrics.requests.labels(transport, "413").inc()
-        return web.Response(
-            status=413,
-            text=f"request body larger than {request.app[MAX_BODY_KEY]} bytes; send smaller batches\n",
-            content_type="text/plain",
+        return _too_large(
+            request,
+            transport,
+            f"request body larger than {request.app[MAX_BODY_KEY]} bytes; send smaller batches",
+            "too_large",
         )
 
 
@@ -117,9 +169,9 @@ async def post_zipkin_spans(request: web.Request) -> web.Response:
 
 async def _post_zipkin_spans(request: web.Request) -> web.Response:
     metrics = request.app[METRICS_KEY]
-    if "proto" in request.content_type or "thrift" in request.content_type:
+    if request.content_type != _JSON:
         metrics.requests.labels("zipkin", "415").inc()
-        return web.Response(status=415, text="only Zipkin v2 JSON (application/json) is accepted\n")
+        return _error(415, "only Zipkin v2 JSON is accepted: send Content-Type: application/json")
     body = await _read_body(request, "zipkin")
     if isinstance(body, web.Response):
         return body
@@ -133,6 +185,9 @@ async def _post_zipkin_spans(request: web.Request) -> web.Response:
         metrics.bad_requests.labels("zipkin", "malformed").inc()
         metrics.requests.labels("zipkin", "400").inc()
         return _bad_request("expected a JSON list of Zipkin v2 spans, nothing stored")
+    too_many = _too_many_spans(request, "zipkin", len(decoded))
+    if too_many is not None:
+        return too_many
     return _ingest(request, "zipkin", decoded, _may_hold_surrogates(body))
 
 
@@ -157,10 +212,14 @@ def _ingest(
     if problems:
         metrics.rejected.labels(transport).inc(len(problems))
         metrics.requests.labels(transport, "400").inc()
-        message = problems_message(problems, len(raw_spans))
         if transport == "otlp":
-            return _otlp_error(request, message, rejected=len(problems))
-        return _bad_request(message)
+            return _otlp_error(
+                request,
+                problems_summary(problems, len(raw_spans)),
+                problem_errors(problems),
+                rejected=len(problems),
+            )
+        return _bad_request(problems_summary(problems, len(raw_spans)), problem_errors(problems))
     metrics.requests.labels(transport, "202" if transport == "zipkin" else "200").inc()
     if transport == "zipkin":
         return web.Response(status=202)
@@ -177,16 +236,23 @@ def _otlp_success(request: web.Request) -> web.Response:
     return _json_response("{}")
 
 
-def _otlp_error(request: web.Request, message: str, rejected: int = 0) -> web.Response:
-    """400 with a google.rpc.Status body (OTLP/HTTP spec) in the request's encoding."""
+def _otlp_error(
+    request: web.Request, message: str, errors: list[FieldError] | None = None, rejected: int = 0
+) -> web.Response:
+    """400 with a google.rpc.Status body (OTLP/HTTP spec) in the request's encoding.
+
+    The JSON form is also the project's error body: `error`/`errors` beside Status's `code` and
+    `message` (the same text, with the listed problems, for OTLP clients that show only that).
+    """
+    text = "\n".join([message + (":" if errors else ""), *map(str, errors or ())])
     if _is_protobuf(request):
         from google.rpc import status_pb2
 
-        status = status_pb2.Status(code=3, message=message)  # 3 = INVALID_ARGUMENT
+        status = status_pb2.Status(code=3, message=text)  # 3 = INVALID_ARGUMENT
         return web.Response(
             status=400, body=status.SerializeToString(), content_type="application/x-protobuf"
         )
-    body: dict[str, Any] = {"code": 3, "message": message}
+    body: dict[str, Any] = {**error_body(message, errors or ()), "code": 3, "message": text}
     if rejected:
         body["details"] = [{"rejectedSpans": rejected}]
     return _json_response(dumps(body), status=400)
@@ -202,16 +268,19 @@ async def _post_otlp_traces(request: web.Request) -> web.Response:
     metrics = request.app[METRICS_KEY]
     if not (_is_protobuf(request) or request.content_type == _JSON):
         metrics.requests.labels("otlp", "415").inc()
-        return web.Response(
-            status=415, text="Content-Type must be application/x-protobuf or application/json\n"
-        )
+        return _error(415, "Content-Type must be application/x-protobuf or application/json")
     body = await _read_body(request, "otlp")
     if isinstance(body, web.Response):
         return body
+    limit = request.app[MAX_SPANS_KEY]
     try:
         raw = (
-            otlp.spans_from_otlp_protobuf(body) if _is_protobuf(request) else otlp.spans_from_otlp_json(body)
+            otlp.spans_from_otlp_protobuf(body, limit)
+            if _is_protobuf(request)
+            else otlp.spans_from_otlp_json(body, limit)
         )
+    except otlp.TooManySpans:
+        return _over_span_limit(request, "otlp")
     except otlp.OtlpDecodeError as error:
         metrics.bad_requests.labels("otlp", "malformed").inc()
         metrics.requests.labels("otlp", "400").inc()
@@ -219,6 +288,9 @@ async def _post_otlp_traces(request: web.Request) -> web.Response:
         if message.startswith("malformed JSON"):
             message = f"malformed JSON: {_json_error_detail(body)}"
         return _otlp_error(request, message + "; nothing stored")
+    too_many = _too_many_spans(request, "otlp", len(raw))
+    if too_many is not None:
+        return too_many
     return _ingest(request, "otlp", raw, not _is_protobuf(request) and _may_hold_surrogates(body))
 
 
@@ -267,7 +339,7 @@ async def get_trace(request: web.Request) -> web.Response:
     trace_id = parse_trace_id(request.match_info["trace_id"])
     spans = await _query(request, "trace", lambda: store.get_trace(trace_id))
     if not spans:
-        return web.Response(status=404, text=f"trace {trace_id} not found\n", headers=_CORS)
+        return _error(404, f"trace {trace_id} not found")
     return _json_response(dumps(spans))
 
 
@@ -317,24 +389,64 @@ async def query_errors(request: web.Request, handler: Callable[[web.Request], An
         return _bad_request(str(error))
 
 
+def browser_guard(
+    allowed_hosts: frozenset[str], cors_origins: frozenset[str]
+) -> Callable[[web.Request, Callable[[web.Request], Any]], Any]:
+    """Refuse DNS rebinding (a `Host` not in `allowed_hosts`) and span uploads from web pages of
+    other origins; send CORS headers (and answer preflights) only for `cors_origins`."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if host_name(request.headers.get("Host", "")) not in allowed_hosts:
+            return _error(403, f"Host {request.headers.get('Host', '')!r} is not served here")
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and origin in cors_origins
+        if origin is not None and not allowed and request.method not in ("GET", "HEAD"):
+            return _error(403, f"requests from web pages of other origins are refused (Origin {origin!r})")
+        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if allowed else {}
+        if allowed and request.method == "OPTIONS":
+            return web.Response(
+                status=204,
+                headers={
+                    **cors,
+                    "Access-Control-Allow-Methods": CORS_METHODS,
+                    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding",
+                    "Access-Control-Max-Age": "600",
+                },
+            )
+        response = await handler(request)
+        response.headers.update(cors)
+        return response
+
+    return guard
+
+
 def create_app(
     store: TraceStore,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST,
     query_threads: int = 4,
     ingest_slots: int = 16,
     close_store: bool = False,
+    allowed_hosts: Iterable[str] = (),
+    cors_origins: Iterable[str] = (),
 ) -> web.Application:
     """The tracer application over `store`.
 
-    `max_body_bytes` bounds each ingest body after decompression (413 above it); at most
+    `max_body_bytes` bounds each ingest body after decompression and `max_spans_per_request` the
+    spans in it (413 above either); at most
     `ingest_slots` ingest requests read and decode their bodies at once (the others wait, their
     bytes held back by TCP flow control), so ingest memory is bounded by about
     ingest_slots x max_body_bytes plus the store's queue, however many senders connect.
     With `close_store` the store is closed (queued spans committed) when the app shuts down.
+    Requests must name a loopback host or one of `allowed_hosts`; `cors_origins` lists the web
+    origins (`http://host:port`) allowed to read the API from a browser (none by default).
     """
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[query_errors])
+    guard = browser_guard(LOOPBACK_HOSTS | frozenset(allowed_hosts), frozenset(cors_origins))
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors, guard, query_errors])
     app[MAX_BODY_KEY] = max_body_bytes
+    app[MAX_SPANS_KEY] = max_spans_per_request
     app[INGEST_SLOTS_KEY] = asyncio.Semaphore(ingest_slots)
     app[STORE_KEY] = store
     app[METRICS_KEY] = TracerMetrics(store)

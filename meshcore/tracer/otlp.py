@@ -40,8 +40,16 @@ class OtlpDecodeError(ValueError):
     """The request body is not an OTLP ExportTraceServiceRequest at all."""
 
 
+class TooManySpans(ValueError):
+    """The request holds more spans than the caller's limit (counted before converting them)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} spans in one request")
+        self.limit = limit
+
+
 def _any_value_json(value: Any) -> Any:
-    """An OTLP/JSON AnyValue -> a Python value."""
+    """An OTLP/JSON AnyValue -> a Python value (None for anything that is not an AnyValue)."""
     if not isinstance(value, dict):
         return None
     if "stringValue" in value:
@@ -57,15 +65,39 @@ def _any_value_json(value: Any) -> Any:
     if "doubleValue" in value:
         return value["doubleValue"]
     if "arrayValue" in value:
-        return [_any_value_json(item) for item in (value["arrayValue"] or {}).get("values", [])]
+        return [_any_value_json(item) for item in _list(_object(value["arrayValue"]).get("values"))]
     if "kvlistValue" in value:
-        return {
-            kv.get("key"): _any_value_json(kv.get("value"))
-            for kv in (value["kvlistValue"] or {}).get("values", [])
-        }
+        return _attributes(_object(value["kvlistValue"]).get("values"))
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object field of the request; absent or null is an empty one, anything else malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise OtlpDecodeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array field of the request; absent or null is empty, anything else malformed."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise OtlpDecodeError(f"expected a JSON list, got {type(value).__name__}")
+    return value
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    """A KeyValue list -> {key: value}; entries without a string key are skipped."""
+    return {
+        kv["key"]: _any_value_json(kv.get("value"))
+        for kv in _list(value)
+        if isinstance(kv, dict) and isinstance(kv.get("key"), str)
+    }
 
 
 def _tag_text(value: Any) -> str:
@@ -151,10 +183,11 @@ def _json_id(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def spans_from_otlp_json(body: bytes) -> list[dict[str, Any]]:
+def spans_from_otlp_json(body: bytes, max_spans: int | None = None) -> list[dict[str, Any]]:
     """Decode an OTLP/HTTP JSON ExportTraceServiceRequest into raw Zipkin span dicts.
 
-    Raises OtlpDecodeError when the body is not JSON or not shaped like the request message.
+    Raises OtlpDecodeError when the body is not JSON or not shaped like the request message (the
+    message names the part), and TooManySpans as soon as more than `max_spans` spans are seen.
     """
     try:
         request = loads(body)
@@ -162,77 +195,97 @@ def spans_from_otlp_json(body: bytes) -> list[dict[str, Any]]:
         raise OtlpDecodeError(f"malformed JSON: {error}") from error
     if not isinstance(request, dict):
         raise OtlpDecodeError("expected a JSON object with 'resourceSpans'")
-    resource_spans = request.get("resourceSpans") or []
-    if not isinstance(resource_spans, list):
-        raise OtlpDecodeError("'resourceSpans' must be a list")
     out: list[dict[str, Any]] = []
-    for resource_span in resource_spans:
+    for r, resource_span in enumerate(_field_list(request, "resourceSpans", "")):
+        where = f"resourceSpans[{r}]"
         if not isinstance(resource_span, dict):
-            raise OtlpDecodeError("each 'resourceSpans' item must be an object")
-        resource = resource_span.get("resource") or {}
-        service = None
-        for attribute in resource.get("attributes") or []:
-            if isinstance(attribute, dict) and attribute.get("key") == "service.name":
-                service = _any_value_json(attribute.get("value"))
+            raise OtlpDecodeError(f"{where} must be an object")
+        resource = _field_object(resource_span, "resource", where)
+        service = _field_attributes(resource, f"{where}.resource").get("service.name")
         # 'instrumentationLibrarySpans' is the pre-1.0 name of 'scopeSpans'; old senders still use it.
-        scope_spans = (
-            resource_span.get("scopeSpans") or resource_span.get("instrumentationLibrarySpans") or []
-        )
-        for scope_span in scope_spans:
+        scopes_key = "scopeSpans" if "scopeSpans" in resource_span else "instrumentationLibrarySpans"
+        for s_index, scope_span in enumerate(_field_list(resource_span, scopes_key, where)):
+            scope_where = f"{where}.{scopes_key}[{s_index}]"
             if not isinstance(scope_span, dict):
-                raise OtlpDecodeError("each 'scopeSpans' item must be an object")
-            scope = scope_span.get("scope") or scope_span.get("instrumentationLibrary") or {}
-            for span in scope_span.get("spans") or []:
+                raise OtlpDecodeError(f"{scope_where} must be an object")
+            scope_key = "scope" if "scope" in scope_span else "instrumentationLibrary"
+            scope = _field_object(scope_span, scope_key, scope_where)
+            spans = _field_list(scope_span, "spans", scope_where)
+            if max_spans is not None and len(out) + len(spans) > max_spans:
+                raise TooManySpans(max_spans)
+            for index, span in enumerate(spans):
                 if not isinstance(span, dict):
                     out.append(span)  # the validator reports "(span) must be a JSON object"
                     continue
-                kind_value = span.get("kind")
-                kind = (
-                    _KIND_BY_NUMBER.get(kind_value)
-                    if isinstance(kind_value, int)
-                    else _KIND_BY_NAME.get(kind_value)
-                )
-                status = span.get("status") or {}
-                code = status.get("code", 0)
-                if isinstance(code, str):
-                    code = _STATUS_BY_NAME.get(code, 0)
-                attributes = {
-                    kv.get("key"): _any_value_json(kv.get("value"))
-                    for kv in span.get("attributes") or []
-                    if isinstance(kv, dict)
-                }
-                events = [
-                    (
-                        _nanos(event.get("timeUnixNano")),
-                        str(event.get("name", "")),
-                        {
-                            kv.get("key"): _any_value_json(kv.get("value"))
-                            for kv in event.get("attributes") or []
-                            if isinstance(kv, dict)
-                        },
-                    )
-                    for event in span.get("events") or []
-                    if isinstance(event, dict)
-                ]
-                out.append(
-                    _convert(
-                        service if isinstance(service, str) else None,
-                        scope.get("name") or None,
-                        scope.get("version") or None,
-                        _json_id(span.get("traceId")),
-                        _json_id(span.get("spanId")),
-                        _json_id(span.get("parentSpanId")),
-                        span.get("name"),
-                        kind,
-                        _nanos(span.get("startTimeUnixNano")),
-                        _nanos(span.get("endTimeUnixNano")),
-                        attributes,
-                        code if isinstance(code, int) else 0,
-                        str(status.get("message") or ""),
-                        events,
-                    )
-                )
+                out.append(_json_span(span, f"{scope_where}.spans[{index}]", service, scope))
     return out
+
+
+def _field_object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    try:
+        return _object(parent.get(key))
+    except OtlpDecodeError as error:
+        raise OtlpDecodeError(f"{where + '.' if where else ''}{key}: {error}") from None
+
+
+def _field_list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
+    try:
+        return _list(parent.get(key))
+    except OtlpDecodeError as error:
+        raise OtlpDecodeError(f"{where + '.' if where else ''}{key}: {error}") from None
+
+
+def _field_attributes(parent: dict[str, Any], where: str) -> dict[str, Any]:
+    try:
+        return _attributes(parent.get("attributes"))
+    except OtlpDecodeError as error:
+        raise OtlpDecodeError(f"{where}.attributes: {error}") from None
+
+
+def _json_span(span: dict[str, Any], where: str, service: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """One OTLP/JSON Span -> a raw Zipkin span dict (OtlpDecodeError naming `where` if malformed)."""
+    kind_value = span.get("kind")
+    kind = (
+        _KIND_BY_NUMBER.get(kind_value)
+        if isinstance(kind_value, int)
+        else _KIND_BY_NAME.get(kind_value)
+        if isinstance(kind_value, str)
+        else None
+    )
+    status = _field_object(span, "status", where)
+    code = status.get("code", 0)
+    if isinstance(code, str):
+        code = _STATUS_BY_NAME.get(code, 0)
+    events = []
+    for e_index, event in enumerate(_field_list(span, "events", where)):
+        if not isinstance(event, dict):
+            raise OtlpDecodeError(f"{where}.events[{e_index}] must be an object")
+        name = event.get("name", "")
+        events.append(
+            (
+                _nanos(event.get("timeUnixNano")),
+                name if isinstance(name, str) else "",
+                _field_attributes(event, f"{where}.events[{e_index}]"),
+            )
+        )
+    scope_name, scope_version = scope.get("name"), scope.get("version")
+    message = status.get("message")
+    return _convert(
+        service if isinstance(service, str) else None,
+        scope_name if isinstance(scope_name, str) and scope_name else None,
+        scope_version if isinstance(scope_version, str) and scope_version else None,
+        _json_id(span.get("traceId")),
+        _json_id(span.get("spanId")),
+        _json_id(span.get("parentSpanId")),
+        span.get("name"),
+        kind,
+        _nanos(span.get("startTimeUnixNano")),
+        _nanos(span.get("endTimeUnixNano")),
+        _field_attributes(span, where),
+        code if isinstance(code, int) and not isinstance(code, bool) else 0,
+        message if isinstance(message, str) else "",
+        events,
+    )
 
 
 def _any_value_proto(value: Any) -> Any:
@@ -253,11 +306,12 @@ def _proto_id(raw: bytes) -> str | None:
     return raw.hex() if raw else None
 
 
-def spans_from_otlp_protobuf(body: bytes) -> list[dict[str, Any]]:
+def spans_from_otlp_protobuf(body: bytes, max_spans: int | None = None) -> list[dict[str, Any]]:
     """Decode an OTLP/HTTP protobuf ExportTraceServiceRequest into raw Zipkin span dicts.
 
     This is what the OpenTelemetry SDK's OTLP/HTTP exporter sends (`application/x-protobuf`).
-    Raises OtlpDecodeError when the bytes are not that message.
+    Raises OtlpDecodeError when the bytes are not that message, TooManySpans when it holds more
+    than `max_spans` spans (counted before any is converted).
     """
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -267,6 +321,10 @@ def spans_from_otlp_protobuf(body: bytes) -> list[dict[str, Any]]:
         request.ParseFromString(body)
     except DecodeError as error:
         raise OtlpDecodeError(f"malformed OTLP protobuf: {error}") from error
+    if max_spans is not None:
+        count = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+        if count > max_spans:
+            raise TooManySpans(max_spans)
     out: list[dict[str, Any]] = []
     for resource_span in request.resource_spans:
         service = None

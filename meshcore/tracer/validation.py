@@ -9,6 +9,10 @@ Bad-input policy (used by both ingest endpoints):
   dropped silently, and the good spans of a mixed batch are not lost either. Re-sending the whole
   batch is harmless because identical span pieces merge on read.
 
+Times: a span may not start, end (timestamp + duration) or carry an annotation more than
+`MAX_FUTURE_SKEW_S` after the tracer's clock: a far-future trace would never age out and would
+push real ones out of the store.
+
 Normalization follows Zipkin's model: ids are lowercased, `duration`/`timestamp` of 0 mean absent,
 empty strings/objects are dropped, tag values that are JSON numbers or booleans become strings
 (Zipkin tags are string -> string), everything else of the wrong type is an error.
@@ -17,9 +21,11 @@ empty strings/objects are dropped, tag values that are JSON numbers or booleans 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from meshcore.model.errors import FieldError
 from meshcore.tracer.model import SPAN_KINDS, ZipkinSpan, dumps
 
 _TRACE_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{16})?")
@@ -27,6 +33,8 @@ _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _ZERO_IDS = frozenset({"0" * 16, "0" * 32})
 # The largest microsecond value a signed 64-bit column holds; anything above is certainly garbage.
 _MAX_MICROS = 2**63 - 1
+# How far ahead of the tracer's clock a span time may be (clock skew between hosts).
+MAX_FUTURE_SKEW_S = 3600
 
 
 class SpanFieldError(ValueError):
@@ -49,10 +57,18 @@ class SpanProblem:
     reason: str
 
     def message(self) -> str:
+        return f"span[{self.index}]{self._ident(' ')}: field '{self.field}': {self.reason}"
+
+    def field_error(self) -> FieldError:
+        """The problem as a FieldError: path `span[3].localEndpoint.port`, the reason and the ids."""
+        path = f"span[{self.index}]" if self.field == "(span)" else f"span[{self.index}].{self.field}"
+        return FieldError(path, f"{self.reason}{self._ident(' (', ')')}")
+
+    def _ident(self, before: str = "", after: str = "") -> str:
         # Ids are echoed truncated: a bad id may be arbitrarily long.
-        ident = f" traceId={self.trace_id[:40]}" if self.trace_id else ""
-        ident += f" id={self.span_id[:40]}" if self.span_id else ""
-        return f"span[{self.index}]{ident}: field '{self.field}': {self.reason}"
+        parts = [f"traceId={self.trace_id[:40]}"] if self.trace_id else []
+        parts += [f"id={self.span_id[:40]}"] if self.span_id else []
+        return f"{before}{' '.join(parts)}{after}" if parts else ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,7 +160,18 @@ def _tags(value: Any) -> dict[str, str] | None:
     return out or None
 
 
-def _annotations(value: Any) -> list[dict[str, Any]] | None:
+def _not_after(value: int, latest: int | None, field: str) -> int:
+    """`value` (microseconds), unless it lies after `latest` (None: no bound)."""
+    if latest is not None and value > latest:
+        ahead = (value - latest) / 1e6 + MAX_FUTURE_SKEW_S
+        raise SpanFieldError(
+            field,
+            f"is {ahead:.0f} s in the future, more than {MAX_FUTURE_SKEW_S} s ahead of the tracer's clock",
+        )
+    return value
+
+
+def _annotations(value: Any, latest: int | None = None) -> list[dict[str, Any]] | None:
     if value is None:
         return None
     if not isinstance(value, list):
@@ -159,16 +186,18 @@ def _annotations(value: Any) -> list[dict[str, Any]] | None:
             raise SpanFieldError(
                 f"{field}.value", f"must be a non-empty string, got {_show(annotation_value)}"
             )
-        out.append(
-            {"timestamp": _micros(item.get("timestamp"), f"{field}.timestamp"), "value": annotation_value}
+        timestamp = _not_after(
+            _micros(item.get("timestamp"), f"{field}.timestamp"), latest, f"{field}.timestamp"
         )
+        out.append({"timestamp": timestamp, "value": annotation_value})
     return out or None
 
 
-def normalize_span(raw: Any) -> ZipkinSpan:
+def normalize_span(raw: Any, latest_micros: int | None = None) -> ZipkinSpan:
     """Return the normalized copy of one decoded Zipkin v2 span or raise SpanFieldError.
 
-    Contract: the result has only the keys Zipkin documents, ids lowercased, no null values.
+    Contract: the result has only the keys Zipkin documents, ids lowercased, no null values, and
+    no time after `latest_micros` (microseconds since the epoch; None: not checked).
     Pure function; thread-safe.
     """
     if not isinstance(raw, dict):
@@ -188,17 +217,22 @@ def normalize_span(raw: Any) -> ZipkinSpan:
             span["name"] = name
     kind = raw.get("kind")
     if kind is not None:
-        if kind not in SPAN_KINDS:
+        if not isinstance(kind, str) or kind not in SPAN_KINDS:
             raise SpanFieldError(
                 "kind", f"must be one of CLIENT, SERVER, PRODUCER, CONSUMER, got {_show(kind)}"
             )
         span["kind"] = kind
     timestamp = raw.get("timestamp")
-    if timestamp is not None and _micros(timestamp, "timestamp"):
+    if timestamp is not None and _not_after(_micros(timestamp, "timestamp"), latest_micros, "timestamp"):
         span["timestamp"] = timestamp
     duration = raw.get("duration")
     if duration is not None and _micros(duration, "duration"):
         span["duration"] = duration
+        end = span.get("timestamp", 0) + duration
+        if end > _MAX_MICROS:
+            raise SpanFieldError("duration", f"timestamp + duration is too large, got {end}")
+        if "timestamp" in span:
+            _not_after(end, latest_micros, "duration")
     for flag in ("debug", "shared"):
         value = raw.get(flag)
         if value is not None:
@@ -212,7 +246,7 @@ def normalize_span(raw: Any) -> ZipkinSpan:
     remote = _endpoint(raw.get("remoteEndpoint"), "remoteEndpoint")
     if remote:
         span["remoteEndpoint"] = remote
-    annotations = _annotations(raw.get("annotations"))
+    annotations = _annotations(raw.get("annotations"), latest_micros)
     if annotations:
         span["annotations"] = annotations
     tags = _tags(raw.get("tags"))
@@ -232,19 +266,21 @@ def _check_unicode(span: ZipkinSpan) -> None:
 
 
 def normalize_batch(
-    raw_spans: list[Any], *, check_unicode: bool = False
+    raw_spans: list[Any], *, check_unicode: bool = False, now_micros: int | None = None
 ) -> tuple[list[ZipkinSpan], list[SpanProblem]]:
     """Split a decoded batch into normalized valid spans and problems (see the module policy).
 
     `check_unicode`: also reject strings holding lone surrogates, which JSON's \\uXXXX escapes can
     produce and SQLite cannot store. Callers enable it only when the body contains a "\\ud" escape,
-    since the check costs an encode per span.
+    since the check costs an encode per span. `now_micros` is the tracer's clock (default: now).
     """
+    now = int(time.time() * 1_000_000) if now_micros is None else now_micros
+    latest = now + MAX_FUTURE_SKEW_S * 1_000_000
     valid: list[ZipkinSpan] = []
     problems: list[SpanProblem] = []
     for index, raw in enumerate(raw_spans):
         try:
-            span = normalize_span(raw)
+            span = normalize_span(raw, latest)
             if check_unicode:
                 _check_unicode(span)
             valid.append(span)

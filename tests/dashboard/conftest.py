@@ -87,7 +87,11 @@ def dashboard(tmp_path_factory, redis_server, mesh):
 
     redis.Redis.from_url(redis_server.url).flushdb()
     # The fake mesh has no tracer; the real one's is where the what-if reads recorded traffic.
-    tracer = {"MESHCORE_TRACER_URL": mesh.tracer_url} if hasattr(mesh, "tracer_url") else {}
-    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url, **tracer)
+    extra = {"MESHCORE_TRACER_URL": mesh.tracer_url} if hasattr(mesh, "tracer_url") else {}
+    # What a user sets for a mesh started with --state-dir: the dashboard finds the token there.
+    # (The fake mesh of some modules checks no token and has no state directory.)
+    if hasattr(mesh, "state_dir"):
+        extra["MESHCORE_STATE_DIR"] = str(mesh.state_dir)
+    running = Dashboard(tmp_path_factory.mktemp("dash"), redis_server.url, mesh.api_url, **extra)
     yield running
     running.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import secrets
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def dashboard_env(state_dir: Path, redis_url: str, api_url: str, **extra: str) -> dict[str, str]:
+    """The environment of one test dashboard's processes. With a DATABASE_URL they need a shared
+    secret key (none is generated then, by design): each test dashboard gets its own."""
+    secret = {"DJANGO_SECRET_KEY": f"test-only-{secrets.token_hex(16)}"} if "DATABASE_URL" in extra else {}
     return {
+        **secret,
         "MESHSCOPE_STATE_DIR": str(state_dir),
         "REDIS_URL": redis_url,
         "MESHCORE_API_URL": api_url,

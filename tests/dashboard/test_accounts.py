@@ -32,7 +32,7 @@ def test_pages_redirect_anonymous_users_to_login(client, path):
 def test_apis_answer_401_to_anonymous_users(client, path):
     response = client.get(path)
     assert response.status_code == 401
-    assert response.json() == {"error": "authentication required"}
+    assert response.json() == {"error": "authentication required", "errors": []}
 
 
 def test_login_and_logout(client, viewer):

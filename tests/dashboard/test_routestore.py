@@ -1,5 +1,5 @@
 """The RouteStore source against the real resource API (control plane without Envoy, in a thread):
-documents in and out, statuses and field errors as data, the headers it is given on every call."""
+documents in and out, statuses and field errors as data, the token on every call."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def api(tmp_path):
 
     async def serve() -> web.AppRunner:
         control_plane = ControlPlane(bookinfo_registry(), ResourceStore(tmp_path / "resources.json"))
-        app = make_api(control_plane)
+        app = make_api(control_plane, token="test-token")
         app.middlewares.append(record)
         runner = web.AppRunner(app)
         await runner.setup()
@@ -63,7 +63,7 @@ def documents(text: str) -> list[dict]:
 
 def test_apply_get_list_delete_and_revision(api):
     url, seen = api
-    store = ControlPlaneRouteStore(url, 5.0, headers={"Authorization": "Bearer test-token"})
+    store = ControlPlaneRouteStore(url, 5.0, token="test-token")
     start = store.revision()
     outcome = store.apply(documents(sample("destination-rule-all")))
     assert {o["action"] for o in outcome.objects} == {"created"}
@@ -85,7 +85,7 @@ def test_apply_get_list_delete_and_revision(api):
 
 def test_failures_carry_status_and_field_errors(api):
     url, _ = api
-    store = ControlPlaneRouteStore(url, 5.0)
+    store = ControlPlaneRouteStore(url, 5.0, token="test-token")
     store.apply(documents(sample("destination-rule-all")))
     with pytest.raises(SourceError) as invalid:
         store.apply(documents(reviews_weights(v1=50, v3=40)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.core.checks import check_meshscope_settings
-from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str, install_secret
 
 
 def test_env_bool(monkeypatch):
@@ -88,15 +90,63 @@ def test_inverted_health_thresholds_are_an_error(settings):
 
 
 def test_database_url_switches_to_postgresql(monkeypatch):
+    reloaded = reload_settings(monkeypatch, DATABASE_URL="postgres://meshscope:pw@db.example:5432/meshscope")
+    assert reloaded.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert reloaded.DATABASES["default"]["HOST"] == "db.example"
+
+
+def reload_settings(monkeypatch, **env: str):
+    """dashboard.settings as a process with `env` would compute it (restored afterwards)."""
     import importlib
 
     import dashboard.settings as module
 
-    monkeypatch.setenv("DATABASE_URL", "postgres://meshscope:pw@db.example:5432/meshscope")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     try:
-        reloaded = importlib.reload(module)
-        assert reloaded.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-        assert reloaded.DATABASES["default"]["HOST"] == "db.example"
+        # A copy of the values: the module itself is reloaded again below.
+        return SimpleNamespace(**vars(importlib.reload(module)))
     finally:
-        monkeypatch.delenv("DATABASE_URL")
+        for name in env:
+            monkeypatch.delenv(name)
         importlib.reload(module)
+
+
+def test_secret_key_is_generated_once_per_install_and_kept_private(monkeypatch, tmp_path):
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    first = reload_settings(monkeypatch, MESHSCOPE_STATE_DIR=str(tmp_path))
+    key_file = tmp_path / "secret-key"
+    assert key_file.read_text().strip() == first.SECRET_KEY and len(first.SECRET_KEY) >= 50
+    assert key_file.stat().st_mode & 0o777 == 0o600 and not first.SECRET_KEY_MISSING
+    assert reload_settings(monkeypatch, MESHSCOPE_STATE_DIR=str(tmp_path)).SECRET_KEY == first.SECRET_KEY
+    assert install_secret(tmp_path / "other") != first.SECRET_KEY
+
+
+def test_a_missing_secret_key_with_an_external_database_is_an_error(monkeypatch, tmp_path, settings):
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    production = reload_settings(
+        monkeypatch, MESHSCOPE_STATE_DIR=str(tmp_path), DATABASE_URL="postgres://u:p@db.example:5432/m"
+    )
+    assert production.SECRET_KEY_MISSING and not (tmp_path / "secret-key").exists()
+    settings.SECRET_KEY_MISSING = True
+    assert any(p.id == "meshscope.E004" and "DJANGO_SECRET_KEY" in p.msg for p in check_meshscope_settings())
+    given = reload_settings(
+        monkeypatch, DJANGO_SECRET_KEY="given-key", DATABASE_URL="postgres://u:p@db.example:5432/m"
+    )
+    assert given.SECRET_KEY == "given-key" and not given.SECRET_KEY_MISSING
+
+
+def test_password_validators_are_on():
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        validate_password("12345678")
+    validate_password("correct horse battery staple")
+
+
+def test_secure_cookies_setting_turns_on_secure_cookies_and_hsts(monkeypatch):
+    secure = reload_settings(monkeypatch, MESHSCOPE_SECURE_COOKIES="1")
+    assert secure.SESSION_COOKIE_SECURE and secure.CSRF_COOKIE_SECURE and secure.SECURE_HSTS_SECONDS > 0
+    plain = reload_settings(monkeypatch, MESHSCOPE_SECURE_COOKIES="0")
+    assert not plain.SESSION_COOKIE_SECURE and plain.SECURE_HSTS_SECONDS == 0

@@ -136,3 +136,57 @@ def test_status_parsing_keeps_nack_and_process_state():
     assert status[0].nack["message"] == "bad" and status[0].process.state == "restarting"
     assert status[0].app_process is None
     assert parse_registry({"services": [], "workloads": []}).gateway is None
+
+
+@pytest.fixture
+def unix_server(tmp_path):
+    """An HTTP server on a Unix socket (as Envoy's admin is): routes[path] = (status, body, delay_s)."""
+    import socketserver
+
+    routes: dict[str, tuple[int, object, float]] = {}
+    headers_seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            headers_seen.append(dict(self.headers))
+            status, body, delay = routes.get(self.path.split("?")[0], (404, {"error": "nope"}, 0.0))
+            time.sleep(delay)
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def address_string(self):
+            return "unix"
+
+        def log_message(self, *args):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    path = tmp_path / "admin.sock"
+    httpd = Server(str(path), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"unix:{path}", routes, headers_seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_envoy_admin_over_a_unix_socket(unix_server, tmp_path):
+    address, routes, _ = unix_server
+    routes["/server_info"] = (200, {"state": "LIVE"}, 0)
+    routes["/clusters"] = (503, {"error": "draining", "errors": []}, 0)
+    routes["/listeners"] = (200, {}, 2.0)
+    admin = HttpEnvoyAdmin(timeout=0.5)
+    assert admin.server_info(address) == {"state": "LIVE"}
+    with pytest.raises(SourceError) as refused:
+        admin.clusters(address)
+    assert refused.value.status == 503 and "draining" in str(refused.value)
+    with pytest.raises(SourceError) as slow:
+        admin.listeners(address)
+    assert slow.value.unreachable
+    with pytest.raises(SourceError) as missing:
+        admin.server_info(f"unix:{tmp_path / 'gone.sock'}")
+    assert missing.value.unreachable

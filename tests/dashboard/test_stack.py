@@ -6,17 +6,21 @@ real local mesh on free ports too.
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.meshcore.e2e.test_state_and_token import open_to_others
 from tests.support.ports import free_port, free_port_block
 from tests.support.processes import log_tail, stop_process
 from tests.support.waiting import wait_until
@@ -40,6 +44,17 @@ def start_stack(
         start_new_session=True,
     )
     return process, log
+
+
+def log_in(url: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{url}/accounts/login/", timeout=10).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    body = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token})
+    opener.open(urllib.request.Request(f"{url}/accounts/login/", data=body.encode()), timeout=10).read()
+    assert any(c.name == "sessionid" for c in jar), "login failed"
+    return opener
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -92,6 +107,14 @@ def test_stack_starts_answers_and_stops_everything(tmp_path, fake_mesh):
     output = run_smoke(tmp_path, ["--no-mesh"], {"MESHCORE_API_URL": fake_mesh.api_url}, timeout=90)
     for name in ("redis", "daphne", "celery-worker", "celery-beat"):
         assert f"started {name}" in output
+    # The state directory (database, secret key, password, logs) is private to this user, and the
+    # password went to the terminal once, never into a file but its own.
+    state = tmp_path / "state"
+    assert open_to_others(state) == []
+    password = (state / "admin-password").read_text().strip()
+    assert (state / "secret-key").exists()
+    holding = [p for p in state.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+    assert holding == [state / "admin-password"]
 
 
 def test_second_run_reuses_the_admin_without_printing_the_password(tmp_path, fake_mesh):
@@ -111,9 +134,9 @@ def test_second_run_reuses_the_admin_without_printing_the_password(tmp_path, fak
 @pytest.mark.mesh
 def test_stack_with_the_real_mesh_stops_every_envoy(tmp_path):
     base = free_port_block(60)
-    gateway, admin, xds, api, tracer = (free_port() for _ in range(5))
+    gateway, xds, api, tracer = (free_port() for _ in range(4))
     mesh_args = (
-        f"--gateway-port {gateway} --gateway-admin-port {admin} --xds-port {xds} --api-port {api} "
+        f"--gateway-port {gateway} --xds-port {xds} --api-port {api} "
         f"--tracer-port {tracer} --base-port {base}"
     )
     env = {"MESHCORE_API_URL": f"http://127.0.0.1:{api}", "MESHCORE_TRACER_URL": f"http://127.0.0.1:{tracer}"}
@@ -128,6 +151,17 @@ def test_stack_with_the_real_mesh_stops_every_envoy(tmp_path):
                 return response.status == 200
 
         wait_until(productpage_ok, timeout=60, what="BookInfo through the gateway")
+        # The dashboard reads the mesh with the token it finds by itself in <state>/mesh.
+        password = re.search(r"with password: (\S+)", log.read_text()).group(1)
+        dashboard = f"http://127.0.0.1:{port}"
+        opener = log_in(dashboard, "admin", password)
+
+        def sidecars_polled() -> bool:
+            with opener.open(f"{dashboard}/api/topology", timeout=5) as response:
+                nodes = json.loads(response.read())["map"]["nodes"]
+            return any(n["id"] == "wl:productpage-v1" and not n.get("stale") for n in nodes)
+
+        wait_until(sidecars_polled, timeout=60, what="the dashboard polls the mesh's Envoys")
         # Every Envoy and app of the mesh is a descendant of the launcher: all must go.
         everything = {p.pid for p in descendants(process.pid)}
         assert len(everything) > 10

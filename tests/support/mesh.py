@@ -6,6 +6,7 @@ One mesh per test session (it takes a few seconds to start); tests that change r
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
+from dashboard.sources.http import endpoint_json
+from meshcore.apitoken import STATE_DIR_ENV, bearer_header, read_token, token_file
 from meshcore.bookinfo.topology import port_span
 from tests.support.ports import free_port, free_port_block
 from tests.support.processes import log_tail, start_process, stop_process
@@ -64,11 +68,20 @@ class RunningMesh:
     def log_path(self) -> Path:
         return self.state_dir.parent / "meshcore-up.log"
 
+    @property
+    def token_file(self) -> Path:
+        """The resource API's token, written by `meshcore up` (every call of `session` sends it)."""
+        return token_file(self.state_dir)
+
     # -- resource API ------------------------------------------------------------------------
 
     def apply(self, text: str, wait: float = 10.0) -> requests.Response:
         return self.session.post(
-            f"{self.api_url}/api/v1/apply", params={"wait": wait}, data=text.encode(), timeout=30
+            f"{self.api_url}/api/v1/apply",
+            params={"wait": wait},
+            data=text.encode(),
+            headers={"Content-Type": "application/yaml"},
+            timeout=30,
         )
 
     def apply_ok(self, text: str) -> dict[str, Any]:
@@ -102,6 +115,20 @@ class RunningMesh:
     def registry(self) -> dict[str, Any]:
         return self.session.get(f"{self.api_url}/api/v1/registry", timeout=10).json()
 
+    def admin_address(self, name: str) -> str:
+        """The registry's admin address (`unix:/path`) of a workload's sidecar or of the gateway."""
+        registry = self.registry()
+        if name == registry["gateway"]["name"]:
+            return registry["gateway"]["admin_address"]
+        return next(w["admin_address"] for w in registry["workloads"] if w["name"] == name)
+
+    def envoy_counter(self, name: str, stat: str) -> int:
+        """One counter of the Envoy `name` (workload or gateway), read from its admin socket (0 if unset)."""
+        document = endpoint_json(
+            self.admin_address(name), f"/stats?format=json&filter={quote(f'^{re.escape(stat)}$')}", 5
+        )
+        return next((int(s["value"]) for s in document["stats"] if s.get("name") == stat), 0)
+
     def reset(self) -> None:
         """Back to no routing or security resources (VirtualServices first: they reference the
         rules' subsets)."""
@@ -114,13 +141,14 @@ class RunningMesh:
         wait_until(self.all_in_sync, timeout=20, what="every proxy ACKs the reset config")
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        """Run the `meshcore` command against this mesh, as a user would."""
+        """Run the `meshcore` command against this mesh, as a user would (MESHCORE_STATE_DIR set)."""
         return subprocess.run(
             [sys.executable, "-m", "meshcore.cli", "--api", self.api_url, *args],
             input=stdin,
             capture_output=True,
             text=True,
             timeout=30,
+            env={**os.environ, STATE_DIR_ENV: str(self.state_dir)},
         )
 
     def all_in_sync(self) -> bool:
@@ -151,7 +179,6 @@ def start_mesh(root: Path, traffic_rps: float = 0.0, extra_args: Sequence[str] =
     base = free_port_block(port_span())
     ports = {
         "gateway": free_port(),
-        "gateway_admin": free_port(),
         "xds": free_port(),
         "api": free_port(),
         "tracer": free_port(),
@@ -162,7 +189,6 @@ def start_mesh(root: Path, traffic_rps: float = 0.0, extra_args: Sequence[str] =
         sys.executable, "-m", "meshcore.cli", "up",
         "--state-dir", str(state_dir),
         "--gateway-port", str(ports["gateway"]),
-        "--gateway-admin-port", str(ports["gateway_admin"]),
         "--xds-port", str(ports["xds"]),
         "--api-port", str(ports["api"]),
         "--tracer-port", str(ports["tracer"]),
@@ -173,6 +199,8 @@ def start_mesh(root: Path, traffic_rps: float = 0.0, extra_args: Sequence[str] =
     process = start_process(args, root / "meshcore-up.log")
     mesh = RunningMesh(process, state_dir, ports)
     try:
+        wait_until(mesh.token_file.exists, timeout=30, what="meshcore up writes its API token")
+        mesh.session.headers.update(bearer_header(read_token(mesh.token_file)))
         wait_until(
             lambda: mesh.status()["ready"], timeout=60, what="every process passes its readiness probe"
         )

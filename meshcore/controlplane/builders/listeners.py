@@ -71,6 +71,9 @@ def make_http_connection_manager(
                 "typed_config": {
                     "@type": ZIPKIN_TYPE,
                     "collector_cluster": TRACER_CLUSTER,
+                    # The tracer answers only loopback Host names (DNS-rebinding guard); Envoy
+                    # would send the cluster name.
+                    "collector_hostname": "localhost",
                     "collector_endpoint": "/api/v2/spans",
                     "collector_endpoint_version": "HTTP_JSON",
                     "shared_span_context": True,

@@ -18,6 +18,7 @@ ROUTED_VERSION = re.compile(r"reviews-(v[123])")
 def routes_mesh(settings, redis_layer, clean_mesh):
     """The shared mesh with BookInfo's DestinationRules and nothing else; the dashboard points at it."""
     settings.MESHCORE_API_URL = clean_mesh.api_url
+    settings.MESHCORE_API_TOKEN_FILE = str(clean_mesh.token_file)
     settings.MESHCORE_TRACER_URL = clean_mesh.tracer_url
     settings.ROUTES_PUSH_WAIT_SECONDS = 10.0
     settings.VIEW_ONLY = False

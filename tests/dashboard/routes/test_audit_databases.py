@@ -53,7 +53,12 @@ def running(tmp_path, redis_server, clean_mesh, database_env):
     redis.Redis.from_url(redis_server.url).flushdb()
     clean_mesh.apply_ok(sample("destination-rule-all"))
     dashboard = Dashboard(
-        tmp_path, redis_server.url, clean_mesh.api_url, MESHSCOPE_ROUTES_SYNC_INTERVAL="0.5", **database_env
+        tmp_path,
+        redis_server.url,
+        clean_mesh.api_url,
+        MESHSCOPE_ROUTES_SYNC_INTERVAL="0.5",
+        MESHCORE_STATE_DIR=str(clean_mesh.state_dir),
+        **database_env,
     )
     yield dashboard
     dashboard.stop()

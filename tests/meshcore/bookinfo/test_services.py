@@ -49,7 +49,7 @@ async def test_details_serves_bookinfo_facts(client_for: ClientFactory) -> None:
     }
     bad = await client.get("/details/abc")
     assert bad.status == 400
-    assert await bad.json() == {"error": "please provide numeric product id"}
+    assert await bad.json() == {"error": "please provide numeric product id", "errors": []}
 
 
 async def test_ratings_get_post_and_bad_input(client_for: ClientFactory) -> None:
@@ -68,7 +68,7 @@ async def test_ratings_get_post_and_bad_input(client_for: ClientFactory) -> None
     assert (await client.get("/ratings/x")).status == 400
     invalid = await client.post("/ratings/7", data=b"not json", headers={"Content-Type": "application/json"})
     assert invalid.status == 400
-    assert await invalid.json() == {"error": "please provide valid ratings JSON"}
+    assert await invalid.json() == {"error": "please provide valid ratings JSON", "errors": []}
 
 
 async def test_ratings_unavailable_mode_answers_503(client_for: ClientFactory) -> None:
@@ -76,7 +76,7 @@ async def test_ratings_unavailable_mode_answers_503(client_for: ClientFactory) -
 
     response = await client.get("/ratings/0")
     assert response.status == 503
-    assert await response.json() == {"error": "Service unavailable"}
+    assert await response.json() == {"error": "Service unavailable", "errors": []}
 
 
 async def test_ratings_unhealthy_mode_turns_unhealthy_after_the_configured_time(

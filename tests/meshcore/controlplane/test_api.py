@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from meshcore.bookinfo.topology import bookinfo_registry
-from meshcore.controlplane.api import make_api
-from meshcore.controlplane.service import ControlPlane
-from meshcore.controlplane.store import ResourceStore
+from tests.meshcore.controlplane.conftest import api_client
 from tests.support.samples import reviews_weights, sample
 
 
 @pytest.fixture
 async def client(tmp_path):
-    control_plane = ControlPlane(bookinfo_registry(), ResourceStore(tmp_path / "resources.json"))
-    async with TestClient(TestServer(make_api(control_plane))) as test_client:
+    async with api_client(tmp_path) as (test_client, _control_plane):
         yield test_client
 
 

@@ -4,12 +4,8 @@ and the would-be Envoy route tables per group of proxies; warnings on apply; the
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from meshcore.bookinfo.topology import bookinfo_registry
-from meshcore.controlplane.api import make_api
-from meshcore.controlplane.service import ControlPlane
-from meshcore.controlplane.store import ResourceStore
+from tests.meshcore.controlplane.conftest import api_client
 from tests.support.samples import reviews_weights, sample
 
 REVIEWS_HOST = "reviews.default.svc.cluster.local:9080"
@@ -17,8 +13,7 @@ REVIEWS_HOST = "reviews.default.svc.cluster.local:9080"
 
 @pytest.fixture
 async def setup(tmp_path):
-    control_plane = ControlPlane(bookinfo_registry(), ResourceStore(tmp_path / "resources.json"))
-    async with TestClient(TestServer(make_api(control_plane))) as client:
+    async with api_client(tmp_path) as (client, control_plane):
         yield client, control_plane
 
 

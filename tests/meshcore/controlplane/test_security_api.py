@@ -4,12 +4,8 @@ apply, and the per-workload security view the dashboard reads."""
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from meshcore.bookinfo.topology import bookinfo_registry
-from meshcore.controlplane.api import make_api
-from meshcore.controlplane.service import ControlPlane
-from meshcore.controlplane.store import ResourceStore
+from tests.meshcore.controlplane.conftest import api_client
 from tests.support.samples import sample
 
 PA = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\n"
@@ -17,8 +13,7 @@ PA = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {nam
 
 @pytest.fixture
 async def client(tmp_path):
-    control_plane = ControlPlane(bookinfo_registry(), ResourceStore(tmp_path / "resources.json"))
-    async with TestClient(TestServer(make_api(control_plane))) as test_client:
+    async with api_client(tmp_path) as (test_client, _control_plane):
         yield test_client
 
 

@@ -8,7 +8,6 @@ time (1 s here), so each test first waits until the policy shows, then checks it
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -109,13 +108,7 @@ def call_from(mesh, caller: str, host: str, path: str, session: requests.Session
 
 
 def counter(mesh, workload_name: str, name: str) -> int:
-    admin = workload(mesh, workload_name)["admin_port"]
-    stats = requests.get(
-        f"http://127.0.0.1:{admin}/stats",
-        params={"format": "json", "filter": f"^{re.escape(name)}$"},
-        timeout=5,
-    ).json()["stats"]
-    return next((int(s["value"]) for s in stats if s.get("name") == name), 0)
+    return mesh.envoy_counter(workload_name, name)
 
 
 def test_only_productpage_may_call_reviews(clean_mesh):

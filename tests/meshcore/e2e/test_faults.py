@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from tests.support.mesh import RATINGS_UNAVAILABLE, REVIEWS_UNAVAILABLE, star_colors
 from tests.support.samples import reviews_weights, sample
@@ -74,13 +73,6 @@ def test_reviews_timeout_cuts_a_slow_ratings_call(clean_mesh):
     assert REVIEWS_UNAVAILABLE in page.text
 
 
-def envoy_counter(admin_port: int, name: str) -> int:
-    stats = requests.get(
-        f"http://127.0.0.1:{admin_port}/stats", params={"format": "json", "filter": f"^{name}$"}, timeout=5
-    ).json()["stats"]
-    return next((int(s["value"]) for s in stats if s.get("name") == name), 0)
-
-
 def test_retries_with_per_try_timeout_are_honored(clean_mesh):
     mesh = clean_mesh
     mesh.apply_ok(sample("destination-rule-all"))
@@ -91,10 +83,9 @@ def test_retries_with_per_try_timeout_are_honored(clean_mesh):
             "  - retries: {attempts: 3, perTryTimeout: 0.2s, retryOn: 'gateway-error,5xx'}\n    route:\n",
         )
     )
-    productpage = next(w for w in mesh.registry()["workloads"] if w["name"] == "productpage-v1")
     counter = "cluster.outbound|9080|v2|reviews.default.svc.cluster.local.upstream_rq_retry"
-    before = envoy_counter(productpage["admin_port"], counter)
+    before = mesh.envoy_counter("productpage-v1", counter)
     page = mesh.page()
     assert REVIEWS_UNAVAILABLE in page.text
     # productpage tries reviews twice; each call is retried 3 times after its 0.2 s per-try timeout.
-    assert envoy_counter(productpage["admin_port"], counter) - before == 6
+    assert mesh.envoy_counter("productpage-v1", counter) - before == 6

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ssl
 
 import pytest
-import requests
 
+from dashboard.sources.http import endpoint_json
 from meshcore.controlplane.ca import CertificateAuthority
 from tests.support.mesh import DETAILS_UNAVAILABLE, RATINGS_UNAVAILABLE, REVIEWS_UNAVAILABLE
 from tests.support.samples import sample
@@ -38,11 +38,12 @@ def workload(mesh, name: str) -> dict:
 
 
 def counter(mesh, workload_name: str, name: str) -> int:
-    admin = workload(mesh, workload_name)["admin_port"]
-    stats = requests.get(
-        f"http://127.0.0.1:{admin}/stats", params={"format": "json", "filter": f"^{name}$"}, timeout=5
-    ).json()["stats"]
-    return next((int(s["value"]) for s in stats if s.get("name") == name), 0)
+    return mesh.envoy_counter(workload_name, name)
+
+
+def tls_warnings(apply_answer: dict) -> list[dict]:
+    """The apply's TLS warnings (route checks also warn, e.g. about BookInfo's undeployed subsets)."""
+    return [w for w in apply_answer["warnings"] if w["path"].endswith(".tls.mode")]
 
 
 def assert_bookinfo_works(mesh, pages: int = 6) -> None:
@@ -117,14 +118,13 @@ def test_permissive_mesh_wide_accepts_both_and_counts_them_apart(clean_mesh, cer
 def test_istios_all_mtls_destination_rules_with_strict_keep_bookinfo_working(clean_mesh):
     mesh = clean_mesh
     body = mesh.apply_ok(sample("destination-rule-all-mtls"))
-    assert body["warnings"] == []
+    assert tls_warnings(body) == []
     mesh.apply_ok(mesh_wide("STRICT"))
     assert_bookinfo_works(mesh, pages=12)
     # Every outbound cluster of the gateway now originates mTLS with Istio's SNI.
-    admin = mesh.ports["gateway_admin"]
-    dump = requests.get(
-        f"http://127.0.0.1:{admin}/config_dump", params={"resource": "dynamic_active_clusters"}, timeout=5
-    ).json()
+    dump = endpoint_json(
+        mesh.admin_address("istio-ingressgateway"), "/config_dump?resource=dynamic_active_clusters", 5
+    )
     sockets = {
         c["cluster"]["name"]: c["cluster"].get("transport_socket", {})
         for c in dump["configs"]
@@ -147,8 +147,8 @@ def test_disabling_mtls_for_one_workload_keeps_it_reachable_and_a_contradicting_
     assert_bookinfo_works(mesh)
     # Forcing mTLS towards it contradicts the policy: accepted, with Kiali's warning, and it breaks.
     body = mesh.apply_ok(sample("destination-rule-all-mtls"))
-    assert [w["path"] for w in body["warnings"]] == ["DestinationRule/details.spec.trafficPolicy.tls.mode"]
-    assert body["warnings"][0]["message"].startswith(
+    assert [w["path"] for w in tls_warnings(body)] == ["DestinationRule/details.spec.trafficPolicy.tls.mode"]
+    assert tls_warnings(body)[0]["message"].startswith(
         "KIA0206: DestinationRule/details makes clients send mTLS"
     )
     assert DETAILS_UNAVAILABLE in mesh.page().text

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 
 import pytest
-import requests
 
+from dashboard.sources.http import endpoint_json
 from tests.support.mesh import start_mesh, stop_mesh
 from tests.support.waiting import wait_until
 
@@ -30,27 +31,27 @@ def short_lived_mesh(tmp_path_factory):
     stop_mesh(mesh)
 
 
-def admin_ports(mesh) -> dict[str, int]:
-    ports = {w["name"]: w["admin_port"] for w in mesh.registry()["workloads"]}
-    ports["istio-ingressgateway"] = mesh.ports["gateway_admin"]
+def admin_ports(mesh) -> dict[str, str]:
+    """Every Envoy's admin address (`unix:/path`), by workload name (and the gateway's)."""
+    registry = mesh.registry()
+    ports = {w["name"]: w["admin_address"] for w in registry["workloads"]}
+    ports[registry["gateway"]["name"]] = registry["gateway"]["admin_address"]
     return ports
 
 
-def counters(port: int, pattern: str) -> dict[str, int]:
-    stats = requests.get(
-        f"http://127.0.0.1:{port}/stats", params={"format": "json", "filter": pattern}, timeout=5
-    ).json()["stats"]
+def counters(port: str, pattern: str) -> dict[str, int]:
+    stats = endpoint_json(port, f"/stats?format=json&filter={quote(pattern)}", 5)["stats"]
     return {s["name"]: int(s["value"]) for s in stats if "value" in s}
 
 
-def failures(port: int) -> int:
+def failures(port: str) -> int:
     """Failed upstream requests and connections of every outbound cluster of one Envoy."""
     found = counters(port, r"^cluster\.outbound\|.*\.(upstream_rq_5xx|upstream_cx_connect_fail)$")
     return sum(value for name, value in found.items() if ".external." not in name)
 
 
-def serial(port: int) -> str:
-    certificates = requests.get(f"http://127.0.0.1:{port}/certs", timeout=5).json()["certificates"]
+def serial(port: str) -> str:
+    certificates = endpoint_json(port, "/certs", 5)["certificates"]
     chains = [c for entry in certificates for c in entry.get("cert_chain", [])]
     return next(c["serial_number"] for c in chains if c.get("subject_alt_names"))
 

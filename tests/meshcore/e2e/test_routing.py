@@ -68,14 +68,7 @@ def test_weighted_80_20_split_lands_within_statistical_tolerance(clean_mesh):
 
 
 def inbound_requests(mesh, workload_name: str) -> int:
-    workload = next(w for w in mesh.registry()["workloads"] if w["name"] == workload_name)
-    name = "cluster.inbound|9080||.upstream_rq_total"
-    stats = mesh.session.get(
-        f"http://127.0.0.1:{workload['admin_port']}/stats",
-        params={"format": "json", "filter": "^cluster.inbound"},
-        timeout=5,
-    ).json()["stats"]
-    return next((int(s["value"]) for s in stats if s.get("name") == name), 0)
+    return mesh.envoy_counter(workload_name, "cluster.inbound|9080||.upstream_rq_total")
 
 
 def test_mirroring_copies_traffic_to_v3_while_users_see_v1(clean_mesh):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from meshcore.tracer.app import create_app
 from meshcore.tracer.model import dumps, loads
 from meshcore.tracer.store import TraceStore
-from tests.support.ports import free_port
+from tests.support.served_app import ServedApp
 
 
 @dataclass
@@ -43,35 +40,12 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
         return Reply(error.code, dict(error.headers), error.read())
 
 
-class ServedTracer:
+class ServedTracer(ServedApp):
     """The tracer app over `store`, served by aiohttp in a background thread on a free port."""
 
     def __init__(self, store: TraceStore, **app_options: Any) -> None:
         self.store = store
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._app = create_app(store, **app_options)
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("in-process tracer did not start")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._runner = web.AppRunner(self._app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        self._loop.run_until_complete(site.start())
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        super().__init__(create_app(store, **app_options))
 
     def post_spans(self, spans: list[dict[str, Any]] | bytes, headers: dict[str, str] | None = None) -> Reply:
         body = spans if isinstance(spans, bytes) else dumps(spans).encode()

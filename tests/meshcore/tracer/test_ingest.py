@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client as http_client
 import random
+import sqlite3
 import time
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def test_truncated_json_is_400_and_stores_nothing(tracer: ServedTracer) -> None:
     text = dumps(bookinfo_trace(random.Random(3), _now_us()))
     reply = tracer.post_spans(text[: len(text) // 2].encode())
     assert reply.status == 400
-    assert "malformed JSON" in reply.text and "line 1 column" in reply.text
+    assert "malformed JSON" in reply.json()["error"] and "line 1 column" in reply.json()["error"]
     assert tracer.store.flush()
     assert tracer.store.span_count() == 0
     assert tracer.post_spans(b'{"traceId": "x"}').status == 400
@@ -79,13 +80,18 @@ def test_mixed_batch_stores_valid_spans_and_names_bad_ones(tracer: ServedTracer)
     negative = {**good[0], "id": "00000000000000aa", "duration": -3}
     reply = tracer.post_spans([*good, bad_length, bad_hex, negative])
     assert reply.status == 400
-    lines = reply.text.splitlines()
+    body = reply.json()
     assert (
-        lines[0] == f"rejected 3 of {len(good) + 3} spans ({len(good)} valid spans were accepted and stored):"
+        body["error"]
+        == f"rejected 3 of {len(good) + 3} spans ({len(good)} valid spans were accepted and stored)"
     )
-    assert f"span[{len(good)}]" in lines[1] and "field 'id'" in lines[1]
-    assert "field 'traceId'" in lines[2] and "hex" in lines[2]
-    assert "field 'duration'" in lines[3] and "negative" in lines[3]
+    errors = body["errors"]
+    assert [e["path"] for e in errors] == [
+        f"span[{len(good)}].id",
+        f"span[{len(good) + 1}].traceId",
+        f"span[{len(good) + 2}].duration",
+    ]
+    assert "hex" in errors[1]["message"] and "negative" in errors[2]["message"]
     assert tracer.store.flush()
     assert len(tracer.get(f"/api/v2/trace/{good[0]['traceId']}").json()) == len(good)
     metrics = tracer.get("/metrics").text
@@ -110,7 +116,7 @@ def test_body_over_limit_is_413_even_gzipped(tmp_path: Path) -> None:
         assert len(bomb) < 100_000
         reply = served.post_spans(bomb, {"Content-Encoding": "gzip"})
         assert reply.status == 413
-        assert "larger than 100000 bytes" in reply.text
+        assert "larger than 100000 bytes" in reply.json()["error"]
         assert served.post_spans(bookinfo_trace(random.Random(5), _now_us())).status == 202
     finally:
         served.stop()
@@ -120,15 +126,38 @@ def test_body_over_limit_is_413_even_gzipped(tmp_path: Path) -> None:
 def test_overload_answers_503_with_retry_after_and_keeps_memory_bounded(tmp_path: Path) -> None:
     store = TraceStore(tmp_path / "t.sqlite3", writer="thread", max_pending_spans=10)
     served = ServedTracer(store)
+    # Another connection holding SQLite's write lock keeps the writer from committing: the queue
+    # fills up as it would behind a slow disk.
+    blocker = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    try:
+        spans = bookinfo_trace(random.Random(0), _now_us())[:8]
+        blocker.execute("BEGIN EXCLUSIVE")
+        assert served.post_spans(spans).status == 202
+        reply = served.post_spans(spans)
+        assert reply.status == 503
+        assert reply.headers["Retry-After"] == "1"
+        assert "overloaded" in reply.json()["error"]
+        assert store.stats.pending <= 10
+        assert 'meshcore_tracer_spans_dropped_total{transport="zipkin"} 8.0' in served.get("/metrics").text
+        blocker.execute("ROLLBACK")
+        wait_until(lambda: served.post_spans(spans).status == 202, timeout=30, what="the queue drains")
+    finally:
+        blocker.close()
+        served.stop()
+        store.close()
+
+
+def test_a_batch_larger_than_the_queue_is_413_not_an_endless_503(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path / "t.sqlite3", writer="thread", max_pending_spans=10)
+    served = ServedTracer(store)
     try:
         spans = [span for seed in range(3) for span in bookinfo_trace(random.Random(seed), _now_us())]
         assert len(spans) > 10
         reply = served.post_spans(spans)
-        assert reply.status == 503
-        assert reply.headers["Retry-After"] == "1"
+        assert reply.status == 413, reply.text
+        assert "can never fit the write queue (10 spans)" in reply.json()["error"]
         assert store.stats.pending == 0
         assert served.post_spans(spans[:8]).status == 202
-        assert 'meshcore_tracer_spans_dropped_total{transport="zipkin"} 24.0' in served.get("/metrics").text
     finally:
         served.stop()
         store.close()
@@ -233,7 +262,8 @@ def test_otlp_json_round_trip_and_errors(tracer: ServedTracer) -> None:
     )
     assert reply.status == 400
     assert reply.json()["code"] == 3
-    assert "span[1]" in reply.json()["message"] and "field 'id'" in reply.json()["message"]
+    assert "span[1].id" in reply.json()["message"]
+    assert [e["path"] for e in reply.json()["errors"]] == ["span[1].id"]
     assert tracer.store.flush()
     [span] = tracer.get("/api/v2/trace/5b8efff798038103d269b633813fc60c").json()
     assert span == {
@@ -279,7 +309,8 @@ def test_lone_surrogate_escape_is_rejected_not_lost_later(tracer: ServedTracer) 
     body = dumps(good)[:-1] + ',{"traceId":"463ac35c9f6413ad","id":"a2fb4a1d1a96d312","name":"\\ud800"}]'
     reply = tracer.post_spans(body.encode())
     assert reply.status == 400
-    assert "unpaired UTF-16 surrogate" in reply.text and f"span[{len(good)}]" in reply.text
+    [error] = reply.json()["errors"]
+    assert "unpaired UTF-16 surrogate" in error["message"] and error["path"] == f"span[{len(good)}]"
     # A surrogate *pair* escape is an ordinary character (an emoji) and is fine.
     emoji = rb'[{"traceId":"463ac35c9f6413ae","id":"a2fb4a1d1a96d312","name":"\ud83d\ude00"}]'
     assert tracer.post_spans(emoji).status == 202
