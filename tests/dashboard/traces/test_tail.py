@@ -87,19 +87,6 @@ async def drain(ws: WebsocketCommunicator) -> list[dict]:
     return messages
 
 
-@pytest.fixture
-def application(redis_layer):
-    from dashboard.asgi import application
-
-    return application
-
-
-@pytest.fixture
-def session_cookie(client, viewer):
-    client.force_login(viewer)
-    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_anonymous_tail_is_refused(application):
     ws = WebsocketCommunicator(application, "/ws/traces/", headers=[ORIGIN])
