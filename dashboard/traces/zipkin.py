@@ -46,11 +46,7 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
     if not spans:
         raise ValueError("a trace needs at least one span")
     if _needs_merge(spans):
-        spans = merge_spans(spans)
-    else:
-        # build_tree may fill in a server half's parentId: work on shallow copies.
-        spans = [dict(span) for span in spans]
-        spans.sort(key=lambda s: (s.get("timestamp", 0), 0 if not s.get("shared") else 1))
+        spans = merge_spans(spans)  # build_tree only reads the spans, merged or not
     roots = build_tree(spans)
     earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
     warnings: list[str] = []
