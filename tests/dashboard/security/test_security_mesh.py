@@ -201,3 +201,34 @@ def test_bad_input_is_a_field_error_and_viewers_cannot_write(routes_mesh, operat
         ]
         == []
     )
+
+
+def test_a_rate_limit_from_the_form_answers_the_excess_with_429(routes_mesh, operator_client):
+    mesh = routes_mesh
+    data = {
+        "name": "ratelimit-details",
+        "namespace": "istio-system",
+        "selector": "app=details",
+        "max_tokens": "2",
+        "fill_interval": "1m",  # no refill within the test: the third call in a row is over the limit
+        "apply": "1",
+    }
+    response = operator_client.post("/security/new/envoyfilters/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    statuses = wait_until(
+        lambda: (
+            (s := [call_from(mesh, "productpage-v1", "details", "/details/0").status_code for _ in range(4)])
+            and 429 in s
+            and s
+        ),
+        timeout=20,
+        what="the limit in force",
+    )
+    assert set(statuses) <= {200, 429}
+    limited = call_from(mesh, "productpage-v1", "details", "/details/0")
+    assert (limited.status_code, limited.text) == (429, "local_rate_limited")
+    rows = page_rows(operator_client)
+    for name, row in rows.items():
+        assert ("EnvoyFilter/istio-system/ratelimit-details" in row) == (name == "details-v1"), name
+    body = operator_client.get("/security/").content.decode()
+    assert "2 tokens, 2 per 60s" in body
