@@ -71,6 +71,10 @@ def test_strict_from_the_form_shows_on_the_page_and_traffic_keeps_flowing(routes
     assert stored(mesh, "peerauthentications", "default?namespace=istio-system")["spec"] == {
         "mtls": {"mode": "STRICT"}
     }
+    object_page = operator_client.get(response["Location"]).content.decode()
+    assert 'href="/security/peerauthentications/istio-system/default/edit/"' in object_page
+    api = operator_client.get("/api/istio/istio-system/peerauthentications/default")
+    assert api.status_code == 200 and api.json()["spec"] == {"mtls": {"mode": "STRICT"}}
     [revision] = Revision.objects.filter(kind="PeerAuthentication")
     assert (revision.username, revision.reason, revision.action) == ("alice", "lock the mesh", "created")
     assert revision.push["acked"] and not revision.push["rejected"]
