@@ -88,6 +88,13 @@ class WorkloadPosture:
     certificate_serial: str = ""
     expires_at: dt.datetime | None = None
     expires_in_s: int | None = None
+    # The mode the control plane itself reports it configured ("" when it reports none): a
+    # difference from `mode` means the page and the proxies disagree, and is shown.
+    reported_mode: str = ""
+
+    @property
+    def disagrees(self) -> bool:
+        return bool(self.reported_mode) and self.reported_mode != self.mode.mode
 
     @property
     def expires_in(self) -> str:
@@ -339,6 +346,7 @@ def security_posture(
                 certificate_serial=serial,
                 expires_at=expires_at,
                 expires_in_s=expires_in,
+                reported_mode=str(((identity or {}).get("mtls") or {}).get("mode") or ""),
             )
         )
 

@@ -261,3 +261,16 @@ def test_an_unreadable_object_is_named_and_the_rest_still_resolves() -> None:
     posture = security_posture([broken, mesh_wide("STRICT")], BOOKINFO)
     assert posture.malformed == ("PeerAuthentication/default/broken",)
     assert {w.mode.mode for w in posture.workloads} == {"STRICT"}
+
+
+def test_a_mode_the_control_plane_reports_differently_is_flagged() -> None:
+    identities = {
+        "ratings-v1": {"mtls": {"mode": "STRICT"}},
+        "details-v1": {"mtls": {"mode": "PERMISSIVE"}},
+    }
+    rows = {w.name: w for w in security_posture([], BOOKINFO, identities).workloads}
+    assert (rows["ratings-v1"].disagrees, rows["details-v1"].disagrees, rows["reviews-v1"].disagrees) == (
+        True,
+        False,
+        False,
+    )

@@ -82,6 +82,7 @@ def test_strict_from_the_form_shows_on_the_page_and_traffic_keeps_flowing(routes
     rows = page_rows(operator_client)
     assert page_modes(operator_client) == dict.fromkeys(before, "STRICT")
     assert all("mesh: PeerAuthentication/istio-system/default" in row for row in rows.values())
+    assert not [name for name, row in rows.items() if "disagrees" in row]  # the control plane agrees
     # Identity and certificate, as the control plane issued them.
     assert "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" in rows["reviews-v2"]
     assert " UTC" in rows["reviews-v2"] and "(in " in rows["reviews-v2"]
