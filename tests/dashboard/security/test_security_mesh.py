@@ -90,6 +90,16 @@ def test_strict_from_the_form_shows_on_the_page_and_traffic_keeps_flowing(routes
     assert_bookinfo_works(mesh)
     with pytest.raises(OSError):
         get_status(workload(mesh, "details-v1")["inbound_port"], "/details/0", use_tls=False)
+    # Undo from the audit log: the policy is gone, the page and the sidecars are back to PERMISSIVE.
+    undo = operator_client.post(f"/routes/revisions/{revision.id}/rollback/", {"undo": "1"})
+    assert undo.status_code == 302, undo.content.decode()[:2000]
+    assert stored(mesh, "peerauthentications", "default?namespace=istio-system") is None
+    assert page_modes(operator_client) == before
+    wait_until(
+        lambda: get_status(workload(mesh, "details-v1")["inbound_port"], "/details/0", use_tls=False) == 200,
+        timeout=20,
+        what="plaintext accepted again",
+    )
 
 
 def test_only_productpage_may_call_reviews_from_the_authorization_form(routes_mesh, operator_client):
