@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dashboard.routes import diffing, documents, service
 from dashboard.routes.forms import ACTIONS, Target, YamlForm
 from dashboard.routes.models import Revision
+from dashboard.security.preview import security_changes, touches_security
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
 from dashboard.sources.routestore import PLURALS, ROUTING_PLURALS, SECURITY_PLURALS
@@ -176,12 +177,16 @@ def target_for(service_name: str) -> Target:
 def render_preview(
     request: HttpRequest, preview: service.Preview, reason: str, back: str, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request,
-        "routes/preview.html",
-        {"preview": preview, "reason": reason, "back": back, "can_edit": service.can_edit(request.user)},
-        status=status,
-    )
+    """The preview page; a proposal with security objects also shows what changes per workload."""
+    context: dict[str, Any] = {
+        "preview": preview,
+        "reason": reason,
+        "back": back,
+        "can_edit": service.can_edit(request.user),
+    }
+    if touches_security(preview.documents):
+        context["security_changes"], context["security_error"] = security_changes(preview.documents)
+    return render(request, "routes/preview.html", context, status=status)
 
 
 def apply_or_error(

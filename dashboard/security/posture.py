@@ -26,6 +26,7 @@ from typing import Any
 
 from dashboard.services.security import remaining
 from dashboard.sources.registry import MeshRegistry, WorkloadInfo
+from dashboard.sources.routestore import SECURITY_PLURALS
 from meshcore.model.errors import ValidationError
 from meshcore.model.istio import spec_view
 from meshcore.model.registry import Gateway, Registry, Service, ServicePort, Workload
@@ -41,7 +42,7 @@ from meshcore.model.security import (
 )
 from meshcore.model.security_validation import security_warnings
 
-SECURITY_KINDS = ("PeerAuthentication", "AuthorizationPolicy", "EnvoyFilter")
+SECURITY_KINDS = tuple(SECURITY_PLURALS.values())
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,7 @@ class SecurityPosture:
         return dict(sorted(counts.items()))
 
 
-_PLURALS = {
-    "PeerAuthentication": "peerauthentications",
-    "AuthorizationPolicy": "authorizationpolicies",
-    "EnvoyFilter": "envoyfilters",
-}
+_PLURALS = {kind: plural for plural, kind in SECURITY_PLURALS.items()}
 
 
 def mesh_model(registry: MeshRegistry) -> Registry:
@@ -329,7 +326,7 @@ def security_posture(
         for key in dict.fromkeys(p.source_key for p in ports if p.source_key is not None):
             selected[key].append(workload.name)
         for ref in (*policies, *limits):
-            selected[(_KIND_OF[ref.plural], ref.namespace, ref.name)].append(workload.name)
+            selected[(SECURITY_PLURALS[ref.plural], ref.namespace, ref.name)].append(workload.name)
         identity = identities.get(info.name)
         serial, expires_at, expires_in = _certificate(identity, now)
         rows.append(
@@ -378,9 +375,6 @@ def security_posture(
     )
 
 
-_KIND_OF = {plural: kind for kind, plural in _PLURALS.items()}
-
-
 def posture_warnings(resources: Sequence[Resource], registry: Registry) -> tuple[Warning, ...]:
     """The validation's warnings over the whole set; a conflict named on both of its objects
     (the DestinationRule and the PeerAuthentication) is reported once, on the first."""
@@ -397,3 +391,61 @@ def posture_warnings(resources: Sequence[Resource], registry: Registry) -> tuple
             path = "spec" + path
         found.append(Warning(ref, path, warning.message))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class WorkloadChange:
+    """What a proposed change does to one workload: ``what`` names the aspect (``mTLS port 9080``,
+    ``authorization policies``, ``rate limits``), ``before`` / ``after`` say it in words."""
+
+    workload: str
+    what: str
+    before: str
+    after: str
+
+
+def _policies_text(refs: Sequence[PolicyRef]) -> str:
+    return ", ".join(f"{r.detail} {r.ref}".strip() for r in refs) or "none"
+
+
+def proposed_changes(
+    stored: Sequence[Mapping[str, Any]], proposed: Sequence[Mapping[str, Any]], registry: MeshRegistry
+) -> tuple[WorkloadChange, ...]:
+    """Per workload, how its effective mTLS mode (per port), its AuthorizationPolicies and its rate
+    limits would change if ``proposed`` replaced the stored objects of the same kind/namespace/name."""
+
+    def key(document: Mapping[str, Any]) -> tuple[str, str, str]:
+        metadata = document.get("metadata") or {}
+        return (
+            str(document.get("kind")),
+            str(metadata.get("namespace") or "default"),
+            str(metadata.get("name")),
+        )
+
+    merged = {key(d): d for d in stored}
+    merged.update((key(d), d) for d in proposed)
+    before = security_posture(stored, registry).workloads
+    after = security_posture(list(merged.values()), registry).workloads
+    changes = []
+    for old, new in zip(before, after, strict=True):
+        old_ports = {p.port: p for p in old.ports}
+        for port in new.ports:
+            was = old_ports.get(port.port)
+            if was is None or (was.mode, was.source) != (port.mode, port.source):
+                changes.append(
+                    WorkloadChange(
+                        new.name,
+                        f"mTLS port {port.port}",
+                        f"{was.mode} ({was.source or 'default'})" if was else "-",
+                        f"{port.mode} ({port.source or 'default'})",
+                    )
+                )
+        for what, old_refs, new_refs in (
+            ("authorization policies", old.policies, new.policies),
+            ("rate limits", old.rate_limits, new.rate_limits),
+        ):
+            if old_refs != new_refs:
+                changes.append(
+                    WorkloadChange(new.name, what, _policies_text(old_refs), _policies_text(new_refs))
+                )
+    return tuple(changes)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboard.security.posture import security_posture
+from dashboard.security.posture import WorkloadChange, proposed_changes, security_posture
 from dashboard.sources.registry import GatewayInfo, MeshRegistry, ServiceInfo, WorkloadInfo
 from tests.support.samples import sample
 
@@ -274,3 +274,35 @@ def test_a_mode_the_control_plane_reports_differently_is_flagged() -> None:
         False,
         False,
     )
+
+
+def test_the_preview_says_what_changes_for_each_workload() -> None:
+    stored = [mesh_wide("PERMISSIVE")]
+    proposed = [
+        mesh_wide("STRICT"),
+        peer(
+            "ratings",
+            selector={"matchLabels": {"app": "ratings"}},
+            portLevelMtls={"9080": {"mode": "DISABLE"}},
+        ),
+        *yaml.safe_load_all(AUTHORIZATION.split("---")[0]),
+    ]
+    changes = proposed_changes(stored, proposed, BOOKINFO)
+    mesh = "PeerAuthentication/istio-system/default"
+    assert (
+        WorkloadChange("details-v1", "mTLS port 9080", f"PERMISSIVE ({mesh})", f"STRICT ({mesh})") in changes
+    )
+    assert (
+        WorkloadChange(
+            "ratings-v1", "mTLS port 9080", f"PERMISSIVE ({mesh})", "DISABLE (PeerAuthentication/ratings)"
+        )
+        in changes
+    )
+    assert (
+        WorkloadChange(
+            "reviews-v3", "authorization policies", "none", "ALLOW AuthorizationPolicy/reviews-viewer"
+        )
+        in changes
+    )
+    assert len(changes) == 6 + 3  # every workload's mode, and the three reviews versions' policies
+    assert proposed_changes(stored, stored, BOOKINFO) == ()

@@ -49,6 +49,8 @@ def test_strict_from_the_form_shows_live_on_the_open_security_page(browser, dash
     form.click("#preview")
     form.wait_for_selector("text=Preview: nothing is applied yet")
     assert "mode: STRICT" in form.text_content("main")
+    changes = form.text_content("#security-changes tr[data-workload='details-v1']")
+    assert "PERMISSIVE (default)" in changes and "STRICT (PeerAuthentication/istio-system/default)" in changes
     shot(form, "peer-authentication-preview")
     form.click("#apply")
     form.wait_for_selector("#applied", timeout=30_000)

@@ -113,6 +113,14 @@ def test_only_productpage_may_call_reviews_from_the_authorization_form(routes_me
         action="ALLOW",
         apply="1",
     )
+    preview = operator_client.post(
+        "/security/new/authorizationpolicies/", {**data, "apply": "", "preview": "1"}
+    )
+    assert preview.status_code == 200, preview.content.decode()[:2000]
+    changed = re.findall(
+        r'<tr data-workload="([^"]+)"><td>[^<]*</td><td>authorization policies', preview.content.decode()
+    )
+    assert changed == ["reviews-v1", "reviews-v2", "reviews-v3"]
     response = operator_client.post("/security/new/authorizationpolicies/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     # Pooled connections from before the policy drain within Envoy's drain time.
