@@ -138,6 +138,12 @@ def test_only_productpage_may_call_reviews_from_the_authorization_form(routes_me
         assert ("AuthorizationPolicy/reviews-viewer" in row) == name.startswith("reviews-"), name
     body = html.unescape(operator_client.get("/security/").content.decode())
     assert f"ALLOW from principals {PRODUCTPAGE} · to methods GET" in body
+    # The edit form opens on the stored rule, tied to it (so saving edits that rule in place).
+    edit = operator_client.get(
+        "/security/authorizationpolicies/default/reviews-viewer/edit/"
+    ).content.decode()
+    assert f'name="rule-0-principals" value="{PRODUCTPAGE}"' in edit
+    assert 'name="rule-0-source" value="0"' in edit and 'name="rule-0-methods" value="GET"' in edit
 
 
 def test_editing_in_place_keeps_other_fields_and_a_stale_form_is_a_conflict(routes_mesh, operator_client):
@@ -255,3 +261,5 @@ def test_a_rate_limit_from_the_form_answers_the_excess_with_429(routes_mesh, ope
         assert ("EnvoyFilter/istio-system/ratelimit-details" in row) == (name == "details-v1"), name
     body = operator_client.get("/security/").content.decode()
     assert "2 tokens, 2 per 60s" in body
+    edit = operator_client.get("/security/envoyfilters/istio-system/ratelimit-details/edit/").content.decode()
+    assert 'name="max_tokens" value="2"' in edit and 'name="fill_interval" value="60s"' in edit
