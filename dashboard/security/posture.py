@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dashboard.services.security import remaining
@@ -32,6 +32,7 @@ from meshcore.model.istio import spec_view
 from meshcore.model.registry import Gateway, Registry, Service, ServicePort, Workload
 from meshcore.model.resources import Resource
 from meshcore.model.security import (
+    ROOT_NAMESPACE,
     AuthorizationPolicySpec,
     AuthorizationRule,
     EnvoyFilterSpec,
@@ -143,6 +144,24 @@ class SecurityPosture:
     rate_limits: tuple[PolicyRow, ...]
     warnings: tuple[Warning, ...] = ()
     malformed: tuple[str, ...] = field(default_factory=tuple)  # refs of objects that could not be read
+
+    def namespaces(self) -> list[str]:
+        return sorted({w.namespace for w in self.workloads})
+
+    def in_namespace(self, namespace: str) -> SecurityPosture:
+        """Only the workloads of ``namespace`` and the objects that can apply to them (those of the
+        namespace and of the root namespace); warnings are kept whole."""
+
+        def kept(rows: tuple[PolicyRow, ...]) -> tuple[PolicyRow, ...]:
+            return tuple(r for r in rows if r.namespace in (namespace, ROOT_NAMESPACE))
+
+        return replace(
+            self,
+            workloads=tuple(w for w in self.workloads if w.namespace == namespace),
+            peer_authentications=kept(self.peer_authentications),
+            authorization_policies=kept(self.authorization_policies),
+            rate_limits=kept(self.rate_limits),
+        )
 
     def mode_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

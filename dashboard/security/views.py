@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dashboard.core.errors import json_error
 from dashboard.routes import service
 from dashboard.routes.views import apply_or_error, forbidden, render_preview, unavailable
 from dashboard.security.forms import FORMS
@@ -21,6 +22,7 @@ from dashboard.security.posture import security_posture
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
 from dashboard.sources.routestore import SECURITY_PLURALS
+from meshcore.model.errors import FieldError
 
 # What the page reads from the store: the security kinds and the DestinationRules (their TLS mode).
 PAGE_PLURALS = (*SECURITY_PLURALS, "destinationrules")
@@ -43,10 +45,19 @@ def security_page(request: HttpRequest) -> HttpResponse:
         identities = None
         problems.append(f"identities and certificates: {error}")
     posture = security_posture(documents, registry, identities)
+    namespaces = posture.namespaces()
+    namespace = request.GET.get("namespace", "")
+    if namespace:
+        if namespace not in namespaces:
+            problem = FieldError("namespace", f"no workload in {namespace!r}; known: {', '.join(namespaces)}")
+            return json_error(400, "unknown namespace", [problem])
+        posture = posture.in_namespace(namespace)
     return render(
         request,
         "security/page.html",
         {
+            "namespaces": namespaces,
+            "namespace": namespace,
             "posture": posture,
             "problems": problems,
             "can_edit": service.can_edit(request.user),

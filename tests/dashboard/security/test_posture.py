@@ -306,3 +306,23 @@ def test_the_preview_says_what_changes_for_each_workload() -> None:
     )
     assert len(changes) == 6 + 3  # every workload's mode, and the three reviews versions' policies
     assert proposed_changes(stored, stored, BOOKINFO) == ()
+
+
+def test_one_namespace_keeps_its_workloads_and_the_objects_that_can_apply_to_them() -> None:
+    registry = MeshRegistry(
+        services=(*BOOKINFO.services, ServiceInfo("cart", "shop")),
+        workloads=(*BOOKINFO.workloads, WorkloadInfo("cart-v1", "cart", "cart", "v1", "shop")),
+    )
+    documents = [
+        mesh_wide("STRICT"),
+        peer("default", "shop", mtls={"mode": "PERMISSIVE"}),
+        peer("x", mtls={"mode": "DISABLE"}),
+    ]
+    posture = security_posture(documents, registry)
+    assert posture.namespaces() == ["default", "shop"]
+    shop = posture.in_namespace("shop")
+    assert [(w.name, w.mode.mode) for w in shop.workloads] == [("cart-v1", "PERMISSIVE")]
+    assert [r.ref for r in shop.peer_authentications] == [
+        "PeerAuthentication/istio-system/default",
+        "PeerAuthentication/shop/default",
+    ]

@@ -218,6 +218,9 @@ def test_bad_input_is_a_field_error_and_viewers_cannot_write(routes_mesh, operat
         == []
     )
     assert viewer_client.get("/security/").status_code == 200
+    assert viewer_client.get("/security/?namespace=default").status_code == 200
+    unknown = viewer_client.get("/security/?namespace=nowhere")
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["path"] == "namespace"
     assert b'id="new-peerauthentications"' not in viewer_client.get("/security/").content
     denied = viewer_client.post(
         "/security/new/peerauthentications/",
