@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "dashboard.topology",
     "dashboard.services",
     "dashboard.routes",
+    "dashboard.security",
 ]
 
 MIDDLEWARE = [

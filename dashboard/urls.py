@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("dashboard.accounts.urls")),
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),
+    path("security/", include("dashboard.security.urls")),
     path("api/", include("dashboard.routes.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
     path(
