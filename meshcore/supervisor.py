@@ -107,6 +107,8 @@ class ProcessSpec:
     death_signal: int = signal.SIGTERM
     # Replaces os.environ as the base of the child's environment when set.
     base_env: dict[str, str] | None = None
+    # Its name in supervisor.json when that differs from `name` (the mesh's API keeps older names).
+    part_name: str = ""
 
 
 @dataclass
@@ -278,7 +280,9 @@ class Supervisor:
 
     `state_file`: where supervisor.json is written on every change (None: not written).
     `on_change(managed, event)`: called after every state change, events being started, ready,
-    exited, spawn_failed, restarting, held, released, failed, stopped.
+    restarted, exited, spawn_failed, restarting, held, released, failed, not_ready, stopped.
+    `self_name`: when set, supervisor.json also lists the supervising process itself under that
+    name (the mesh's control plane runs in the process that supervises the mesh's children).
     """
 
     def __init__(
@@ -288,6 +292,7 @@ class Supervisor:
         state_file: Path | None = None,
         on_change: Callable[[ManagedProcess, str], None] | None = None,
         rng: random.Random | None = None,
+        self_name: str = "",
     ) -> None:
         self.policy = policy or RestartPolicy()
         self.state_file = state_file
@@ -297,6 +302,9 @@ class Supervisor:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._rng = rng or random.Random()
+        self.self_name = self_name
+        self._self_state = "running"
+        self._created_at = time.time()
 
     # ------------------------------------------------------------------------------- lifecycle
     async def start(self, spec: ProcessSpec, policy: RestartPolicy | None = None) -> ManagedProcess:
@@ -311,7 +319,8 @@ class Supervisor:
         self._tasks.append(asyncio.create_task(self._watch(managed, policy or self.policy)))
         return managed
 
-    async def _spawn(self, managed: ManagedProcess) -> None:
+    async def _spawn(self, managed: ManagedProcess, event: str = "started") -> None:
+        """Start the child's process; `event` names it in the events (started | restarted)."""
         spec = managed.spec
         try:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -337,7 +346,7 @@ class Supervisor:
         managed.last_error = None
         check = readiness(spec)
         managed.ready = check is None
-        self._change(managed, "running" if check is None else "starting", "started", pid=managed.process.pid)
+        self._change(managed, "running" if check is None else "starting", event, pid=managed.process.pid)
         if check is not None:
             self._tasks.append(asyncio.create_task(self._probe(managed, managed.process, check)))
 
@@ -404,7 +413,7 @@ class Supervisor:
                 managed.restarts += 1
                 managed.last_restart_at = time.time()
                 with contextlib.suppress(Exception):
-                    await self._spawn(managed)
+                    await self._spawn(managed, "restarted")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a bug here must not end supervision of this child
@@ -491,14 +500,13 @@ class Supervisor:
             await process.wait()
         kill_group(process.pid)
 
-    async def stop_all(self, order: Sequence[str] | None = None, timeout: float | None = None) -> None:
-        """Stop every child: those named in `order` first, one after the other, then the rest
-        together. SIGKILL to the process group of whatever is left after its stop timeout."""
+    async def stop_all(self, groups: Sequence[Sequence[str]] = (), timeout: float | None = None) -> None:
+        """Stop every child: the named `groups` first, one group after the other (each group's
+        members together), then the rest together. Whatever has not exited after its stop timeout
+        gets SIGKILL on its process group."""
         self._stopping = True
         for managed in self.children.values():
             managed.wake.set()
-        first = [self.children[n] for n in (order or []) if n in self.children]
-        rest = [m for m in self.children.values() if m not in first]
 
         async def stop(managed: ManagedProcess) -> None:
             process = managed.process
@@ -509,9 +517,11 @@ class Supervisor:
             elif process is not None:
                 kill_group(process.pid)
 
-        for managed in first:
-            await stop(managed)
-        await asyncio.gather(*(stop(m) for m in rest))
+        named = {name for group in groups for name in group}
+        ordered = [[self.children[n] for n in group if n in self.children] for group in groups]
+        ordered.append([m for n, m in self.children.items() if n not in named])
+        for group in ordered:
+            await asyncio.gather(*(stop(m) for m in group))
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2.0)
         for task in self._tasks:
@@ -519,6 +529,8 @@ class Supervisor:
         for managed in self.children.values():
             if managed.state != "stopped":
                 self._change(managed, "stopped", "stopped")
+        self._self_state = "stopped"
+        self.write_state()
 
     # --------------------------------------------------------------------------------- reports
     def _change(self, managed: ManagedProcess, state: str, event: str, **details: Any) -> None:
@@ -545,8 +557,19 @@ class Supervisor:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """The supervisor.json document (see the module docstring)."""
-        return {"updated_at": time.time(), "parts": {n: m.part() for n, m in self.children.items()}}
+        """The supervisor.json document (see the module docstring). Parts are named by their
+        spec's `part_name` (default: `name`); `self_name` adds the supervising process itself."""
+        parts = {m.spec.part_name or n: m.part() for n, m in self.children.items()}
+        if self.self_name:
+            parts[self.self_name] = {
+                "state": self._self_state,
+                "pid": os.getpid() if self._self_state != "stopped" else None,
+                "restarts": 0,
+                "since": self._created_at,
+                "last_exit": None,
+                "last_error": None,
+            }
+        return {"updated_at": time.time(), "parts": parts}
 
     def write_state(self) -> None:
         """Write supervisor.json now (atomically); a failure is logged, never raised."""
