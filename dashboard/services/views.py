@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.core.errors import json_error
-from dashboard.services.metrics import known_service, service_series, workload_series
+from dashboard.services.metrics import RATE_WINDOW_S, known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
 from dashboard.sources import configured
@@ -101,32 +101,35 @@ def sidecar_page(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "services/sidecar.html", {"name": name, "view": view, "error": None})
 
 
-def _window(request: HttpRequest) -> tuple[int, int]:
+def _window(request: HttpRequest) -> tuple[int, int, int]:
     minutes = int_param(request.GET, "minutes", 10, 1, settings.SNAPSHOT_RETENTION_MINUTES)
     max_points = int_param(request.GET, "max_points", 300, 1, 3600)
-    return minutes, max_points
+    window_s = int_param(request.GET, "window", int(RATE_WINDOW_S), 0, 300)
+    return minutes, max_points, window_s
 
 
 @require_GET
 def api_service_metrics(request: HttpRequest, name: str) -> JsonResponse:
-    """?minutes=N (1..retention, default 10), ?max_points=M: per-version golden-signal series."""
+    """?minutes=N (1..retention, default 10), ?max_points=M, ?window=S (rate window in seconds,
+    0..300, default 10; 0 gives each poll's own rates): per-version golden-signal series."""
     try:
-        minutes, max_points = _window(request)
+        minutes, max_points, window_s = _window(request)
     except BadParameter as error:
         return json_error(400, str(error))
     documents = _documents(minutes, max_points)
     if not known_service(documents or [_latest_map()], name):
         return json_error(404, f"unknown service {name!r}")
-    return JsonResponse({"minutes": minutes, **service_series(documents, name)})
+    return JsonResponse({"minutes": minutes, **service_series(documents, name, window_s or None)})
 
 
 @require_GET
 def api_workload_metrics(request: HttpRequest, name: str) -> JsonResponse:
+    """The workload's series; parameters as for a service."""
     try:
-        minutes, max_points = _window(request)
+        minutes, max_points, window_s = _window(request)
     except BadParameter as error:
         return json_error(400, str(error))
     documents = _documents(minutes, max_points)
     if not any(n["id"] == f"wl:{name}" for d in documents or [_latest_map()] for n in d.get("nodes", [])):
         return json_error(404, f"unknown workload {name!r}")
-    return JsonResponse({"minutes": minutes, **workload_series(documents, name)})
+    return JsonResponse({"minutes": minutes, **workload_series(documents, name, window_s or None)})

@@ -97,6 +97,15 @@ def test_service_metrics_errors(viewer_client, stored):
     assert viewer_client.get("/api/services/nope/metrics").json()["error"] == "unknown service 'nope'"
     response = viewer_client.get("/api/services/reviews/metrics?minutes=x")
     assert response.status_code == 400 and "minutes" in response.json()["error"]
+    for bad in ("window=x", "window=-1", "window=301"):
+        response = viewer_client.get(f"/api/services/reviews/metrics?{bad}")
+        assert response.status_code == 400 and "window" in response.json()["error"], bad
+
+
+def test_service_metrics_state_their_rate_window(viewer_client, stored):
+    assert viewer_client.get("/api/services/reviews/metrics").json()["window_s"] == 10
+    per_poll = viewer_client.get("/api/services/reviews/metrics?window=0").json()
+    assert per_poll["window_s"] is None
 
 
 def test_workload_metrics(viewer_client, stored):
