@@ -11,6 +11,7 @@ from dashboard.core.errors import json_error
 from dashboard.services.metrics import RATE_WINDOW_S, known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
+from dashboard.services.tracelinks import proxy_trace_links, service_trace_links
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
 from dashboard.topology.params import BadParameter, int_param
@@ -40,7 +41,11 @@ def service_page(request: HttpRequest, name: str) -> HttpResponse:
     if not known_service([current], name):
         raise Http404(f"unknown service {name!r}")
     workloads = [n for n in current["nodes"] if n["kind"] == "workload" and n.get("service") == name]
-    return render(request, "services/service.html", {"name": name, "workloads": workloads})
+    node = next(n for n in current["nodes"] if n["id"] == f"svc:{name}")
+    links = service_trace_links(name, node.get("namespace") or "default")
+    return render(
+        request, "services/service.html", {"name": name, "workloads": workloads, "trace_links": links}
+    )
 
 
 @require_GET
@@ -49,9 +54,22 @@ def workload_page(request: HttpRequest, name: str) -> HttpResponse:
     node = next((n for n in current["nodes"] if n["id"] == f"wl:{name}"), None)
     if node is None:
         raise Http404(f"unknown workload {name!r}")
-    return render(
-        request, "services/workload.html", {"name": name, "node": node, "security": _security_of(name)}
-    )
+    context = {
+        "name": name,
+        "node": node,
+        "security": _security_of(name),
+        "trace_links": _proxy_links(name, node.get("service") or name, node.get("namespace") or "default"),
+    }
+    return render(request, "services/workload.html", context)
+
+
+def _proxy_links(name: str, service: str, namespace: str) -> list[dict[str, str]]:
+    """Trace links of workload `name`'s sidecar; the service's when the registry cannot say its node id."""
+    try:
+        workload = configured.registry_source().registry().workload(name)
+    except SourceError:
+        workload = None
+    return proxy_trace_links(service, namespace, workload.node_id if workload else "")
 
 
 def _security_of(name: str) -> dict:
@@ -98,7 +116,13 @@ def sidecar_page(request: HttpRequest, name: str) -> HttpResponse:
     if address is None:
         raise Http404(f"unknown sidecar {name!r}")
     view = sidecar_view(configured.envoy_admin(), address, status, registry)
-    return render(request, "services/sidecar.html", {"name": name, "view": view, "error": None})
+    workload = registry.workload(name)
+    if workload is not None:
+        links = proxy_trace_links(workload.service, workload.namespace, workload.node_id)
+    else:  # the gateway
+        links = proxy_trace_links(registry.gateway.name, registry.gateway.namespace, registry.gateway.node_id)
+    context = {"name": name, "view": view, "error": None, "trace_links": links}
+    return render(request, "services/sidecar.html", context)
 
 
 def _window(request: HttpRequest) -> tuple[int, int, int]:
