@@ -39,3 +39,17 @@ def test_a_sidecar_links_to_the_spans_its_own_proxy_wrote():
 def test_search_url_leaves_out_empty_parameters_and_escapes_values():
     assert search_url() == "/traces/"
     assert search_url(service="a b", tags="") == "/traces/?service=a+b"
+
+
+def test_every_link_is_a_valid_search_of_the_trace_explorer():
+    from django.http import QueryDict
+    from django.urls import reverse
+
+    from dashboard.traces.search import parse_query
+
+    assert reverse("traces:search") == "/traces/"
+    node_id = "sidecar~127.0.0.1~reviews-v2.default~default.svc.cluster.local"
+    for link in service_trace_links("reviews") + proxy_trace_links("reviews", "default", node_id):
+        query, errors = parse_query(QueryDict(urlsplit(link["href"]).query))
+        assert errors == [], (link, errors)
+        assert query.normalized()["service"] == "reviews.default"
