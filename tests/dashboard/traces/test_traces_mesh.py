@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.dashboard.routes.test_routes_mesh import RATINGS_DELAY_2S
 from tests.support.samples import reviews_weights, sample
 from tests.support.waiting import wait_until
 
@@ -130,23 +131,10 @@ def test_an_abort_is_explained_as_fi_with_the_rule_that_injected_it(traced_mesh,
     assert rule(ratings) == ("default", "ratings", 0)
 
 
-SLOW_RATINGS = """
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  http:
-  - fault: {delay: {fixedDelay: 2s, percentage: {value: 100}}}
-    route:
-    - destination: {host: ratings, subset: v1}
-"""
-
-
 def test_a_half_second_reviews_timeout_is_explained_as_ut(traced_mesh, viewer_client):
     timed_out = reviews_weights(v2=100).replace("  - route:\n", "  - timeout: 0.5s\n    route:\n")
     traced_mesh.apply_ok(timed_out)  # reviews v2 waits 2 s for ratings: past the 0.5 s timeout
-    traced_mesh.apply_ok(SLOW_RATINGS)
+    traced_mesh.apply_ok(RATINGS_DELAY_2S)
     trace_id = trace_of(viewer_client, page_request(traced_mesh))
     _, reviews = flagged_hop(viewer_client, trace_id, "reviews", "UT")
     assert "timeout" in meaning(reviews, "UT")
