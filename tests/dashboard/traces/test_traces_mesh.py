@@ -141,3 +141,22 @@ def test_a_half_second_reviews_timeout_is_explained_as_ut(traced_mesh, viewer_cl
     assert reviews["tags"]["http.status_code"] == "504"
     assert rule(reviews) == ("default", "reviews", 0)
     assert reviews["duration_us"] < 1_500_000  # cut at the deadline, not the 2 s ratings takes
+
+
+def test_a_sidecars_trace_links_find_the_requests_its_proxy_handled(traced_mesh, viewer_client):
+    from urllib.parse import urlsplit
+
+    from dashboard.services.tracelinks import proxy_trace_links
+
+    traced_mesh.apply_ok(sample("virtual-service-reviews-test-v2"))  # jason -> v2, anyone else -> v1
+    trace_id = trace_of(viewer_client, page_request(traced_mesh, user="jason"))
+    workloads = {w["name"]: w for w in traced_mesh.registry()["workloads"]}
+
+    def found(workload: str) -> set[str]:
+        slowest = proxy_trace_links("reviews", "default", workloads[workload]["node_id"])[1]["href"]
+        response = viewer_client.get("/api/traces?" + urlsplit(slowest).query + "&lookback=15m&limit=100")
+        assert response.status_code == 200, response.content
+        return {t["traceId"] for t in response.json()["traces"]}
+
+    wait_until(lambda: trace_id in found("reviews-v2"), timeout=30, interval=0.5, what="jason's trace via v2")
+    assert trace_id not in found("reviews-v1")
