@@ -192,6 +192,24 @@ def test_service_page_charts_extend_live(page, dashboard):
     assert page.evaluate("() => window.__sameDocument === true")
 
 
+def test_live_chart_points_of_a_steady_low_rate_are_flat(page, dashboard, mesh):
+    """5 rps over three versions: each version's Envoy counters grow by 1 or 2 a poll; over the
+    10 s window the live points stay near 5/3 instead of jumping between 1 and 2."""
+    mesh.set_rate(5.0)
+    page.goto(dashboard.url + "/services/reviews/")
+    page.wait_for_selector("#in-rps .main-svg", timeout=20_000)
+    values_js = """() => { const d = document.getElementById('in-rps').data;
+        const v1 = d && d.find(t => t.name === 'v1'); return v1 ? v1.y : []; }"""
+    loaded = len(page.evaluate(values_js))
+    wait_until(
+        lambda: len(page.evaluate(values_js)) >= loaded + 15, timeout=60, what="15 live points on the chart"
+    )
+    live = [v for v in page.evaluate(values_js)[loaded + 3 :] if v is not None]
+    assert len(live) >= 10, live
+    assert max(live) - min(live) < 0.5, live
+    assert 1.2 < sum(live) / len(live) < 2.2, live
+
+
 def test_the_browser_windows_rates_as_the_server_does(page):
     """static/js/series.js mirrors dashboard.services.metrics: the same known series, the same points."""
     from dashboard.services.metrics import edge_totals, windowed
