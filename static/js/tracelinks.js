@@ -20,23 +20,33 @@
     return null;
   }
 
-  function linksFor(service, extra) {
+  // The tags naming the proxy that wrote a node's spans (its Envoy node id), when the map knows it.
+  function proxyTags(node) {
+    const id = node && node.sidecar && node.sidecar.node_id;
+    return id ? "node_id=" + id : "";
+  }
+
+  function linksFor(node) {
+    const service = traceService(node);
     if (!service) return [];
+    const tags = proxyTags(node);
     return [
-      { label: "recent traces", href: searchUrl(Object.assign({ service: service, sort: "recent" }, extra)) },
-      { label: "slowest traces", href: searchUrl(Object.assign({ service: service, sort: "longest" }, extra)) },
+      { label: "recent traces", href: searchUrl({ service: service, tags: tags, sort: "recent" }) },
+      { label: "slowest traces", href: searchUrl({ service: service, tags: tags, sort: "longest" }) },
     ];
   }
 
-  // A node's recent and slowest traces: those its service (a workload: its service) took part in.
-  function nodeLinks(node) { return linksFor(traceService(node), {}); }
+  // A node's recent and slowest traces: those its service took part in; a workload's or the
+  // gateway's, those its own proxy wrote spans for.
+  function nodeLinks(node) { return linksFor(node); }
 
-  // An edge's: the traces of the calling side (a service -> version edge: the service's own), since
-  // every span of a call is reported by the caller's and the callee's proxies under their services.
+  // An edge's: the traces of the proxy on the calling side, which writes the CLIENT span of every
+  // call on the edge (a service -> version edge has no proxy of its own: the version's, which
+  // writes the SERVER span). The search cannot ask for the callee too, so these include the
+  // caller's other calls.
   function edgeLinks(edge, nodesById) {
     const source = nodesById[edge.source], target = nodesById[edge.target];
-    const caller = source && source.kind === "service" && target ? target : source;
-    return linksFor(traceService(caller), {});
+    return linksFor(source && source.kind === "service" && target ? target : source);
   }
 
   function html(links) {

@@ -147,7 +147,8 @@ def test_label_modes_find_hide_and_side_panel(page):
     hrefs = page.eval_on_selector_all(
         "#panel-links a.trace-link", "links => links.map(a => a.getAttribute('href'))"
     )
-    assert "/traces/?service=reviews.default&sort=longest" in hrefs
+    # The caller's own proxy, by its Envoy node id (the fake mesh's control plane calls it n-<name>).
+    assert "/traces/?service=reviews.default&tags=node_id%3Dn-reviews-v2&sort=longest" in hrefs
 
 
 def test_page_reconnects_after_daphne_restarts(page, dashboard):
