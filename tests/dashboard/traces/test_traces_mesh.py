@@ -151,6 +151,9 @@ def test_a_sidecars_trace_links_find_the_requests_its_proxy_handled(traced_mesh,
     traced_mesh.apply_ok(sample("virtual-service-reviews-test-v2"))  # jason -> v2, anyone else -> v1
     trace_id = trace_of(viewer_client, page_request(traced_mesh, user="jason"))
     workloads = {w["name"]: w for w in traced_mesh.registry()["workloads"]}
+    # The sidecar page takes the node id from the registry, the map from the control plane's status.
+    status = {n["name"]: n["node_id"] for n in traced_mesh.status()["nodes"]}
+    assert all(status[name] == w["node_id"] for name, w in workloads.items())
 
     def found(workload: str) -> set[str]:
         slowest = proxy_trace_links("reviews", "default", workloads[workload]["node_id"])[1]["href"]
