@@ -18,7 +18,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
 
@@ -68,15 +68,26 @@ def adjust_clock_skew(trace: Trace) -> Trace:
 
 def self_times(trace: Trace) -> list[int]:
     """Self time of every span (µs), indexed like `trace.spans`."""
-    result = [0] * len(trace.spans)
-    for span in trace.spans:
-        start, end = span.start_us, span.end_us
+    spans = trace.spans
+    starts = [span.start_us for span in spans]
+    ends = [span.start_us + span.duration_us for span in spans]
+    result = [0] * len(spans)
+    for span in spans:
+        children = span.children
+        if not children:
+            result[span.index] = span.duration_us
+            continue
+        end = ends[span.index]
+        cursor = starts[span.index]
         covered = 0
-        cursor = start
         # Children are sorted by start, which is all a sweep over their union needs.
-        for child_index in span.children:
-            child = trace.spans[child_index]
-            c_start, c_end = max(child.start_us, cursor), min(child.end_us, end)
+        for child in children:
+            c_start = starts[child]
+            c_end = ends[child]
+            if c_start < cursor:
+                c_start = cursor
+            if c_end > end:
+                c_end = end
             if c_end > c_start:
                 covered += c_end - c_start
                 cursor = c_end
@@ -84,8 +95,7 @@ def self_times(trace: Trace) -> list[int]:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
     """A stretch [start_us, end_us) of the critical path spent in span `index` itself."""
 
     index: int

@@ -27,13 +27,7 @@ def _span_id(span: dict[str, Any]) -> str:
 def _needs_merge(spans: list[dict[str, Any]]) -> bool:
     """Whether any span id arrives in more than one piece of the same half (the tracer's answers
     are merged already; other Zipkin servers may return pieces)."""
-    seen: set[tuple[str, bool]] = set()
-    for span in spans:
-        key = (span["id"], bool(span.get("shared")))
-        if key in seen:
-            return True
-        seen.add(key)
-    return False
+    return len({(span["id"], span.get("shared", False)) for span in spans}) != len(spans)
 
 
 def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:

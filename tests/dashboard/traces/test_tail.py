@@ -134,3 +134,14 @@ async def test_task_publishes_and_the_consumer_filters_by_subscription(
     assert got == ["b8" * 8]  # only the erroring trace that reached ratings
     for ws in (everything, ratings_only):
         await ws.disconnect()
+
+
+def test_the_tail_runs_on_the_beat_schedule():
+    from django.conf import settings
+
+    from dashboard.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["traces-tail"]
+    assert entry["task"] == "traces.tail" and entry["schedule"] == settings.TRACES_TAIL_INTERVAL_SECONDS
+    app.loader.import_default_modules()
+    assert "traces.tail" in app.tasks
