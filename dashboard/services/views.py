@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.core.errors import json_error
+from dashboard.routes.service import can_edit
 from dashboard.services.metrics import RATE_WINDOW_S, known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
@@ -58,6 +59,7 @@ def workload_page(request: HttpRequest, name: str) -> HttpResponse:
         "name": name,
         "node": node,
         "security": _security_of(name),
+        "can_edit": can_edit(request.user),
         "trace_links": _proxy_links(name, node.get("service") or name, node.get("namespace") or "default"),
     }
     return render(request, "services/workload.html", context)

@@ -386,7 +386,12 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    return _json_response('{"status":"UP","zipkin":{"status":"UP"}}')
+    """Zipkin's /health shape; DOWN (503) while the span writer is down (spans would be refused
+    or wait), with the writer's details: pid, restarts, accepted spans lost with a dead writer."""
+    writer = request.app[STORE_KEY].writer_state()
+    status = writer["status"]
+    body = {"status": status, "zipkin": {"status": status, "details": {"writer": writer}}}
+    return _json_response(json.dumps(body), status=200 if status == "UP" else 503)
 
 
 @web.middleware
