@@ -31,12 +31,16 @@
   }
 
   function start(config) {
-    load(config).then(function (trace) { if (trace) show(trace, config); });
+    load(config).then(function (trace) {
+      performance.mark("trace-parsed");
+      if (trace) show(trace, config);
+    });
   }
 
   function show(trace, config) {
     const spans = trace.spans;
     const index = T.layout.buildIndex(spans);
+    performance.mark("trace-indexed");
     const colourOf = T.format.serviceColours(trace.services);
     const view = { root: -1, collapsed: new Uint8Array(index.n), maxDepth: null, minDuration_us: 0 };
     const state = {
@@ -237,6 +241,7 @@
 
     relayout();
     refresh();
+    performance.mark("trace-laid-out");
     $("trace-loading").hidden = true;
     $("trace-body").hidden = false;
     waterfall.render();
