@@ -12,7 +12,9 @@ urlpatterns = [
     path("accounts/", include("dashboard.accounts.urls")),
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),
+    path("traces/", include("dashboard.traces.urls")),
     path("api/", include("dashboard.routes.api_urls")),
+    path("api/", include("dashboard.traces.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
     path(
         "api/workloads/<str:name>/metrics", services_views.api_workload_metrics, name="api-workload-metrics"

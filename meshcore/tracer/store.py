@@ -361,6 +361,11 @@ class TraceStore:
         rows = self._reader().execute("SELECT json FROM spans WHERE trace_id = ?", (trace_id,))
         return [loads(row[0]) for row in rows]
 
+    def has_trace(self, trace_id: str) -> bool:
+        """Whether any span of this trace is stored (one index probe). `trace_id` must be normalized."""
+        row = self._reader().execute("SELECT 1 FROM spans WHERE trace_id = ? LIMIT 1", (trace_id,)).fetchone()
+        return row is not None
+
     def get_trace(self, trace_id: str) -> list[ZipkinSpan]:
         """The merged spans of one trace ([] when unknown). `trace_id` must be normalized."""
         return merge_spans(self._raw_spans(trace_id))
