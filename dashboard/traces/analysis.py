@@ -18,7 +18,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
 
@@ -68,15 +68,26 @@ def adjust_clock_skew(trace: Trace) -> Trace:
 
 def self_times(trace: Trace) -> list[int]:
     """Self time of every span (µs), indexed like `trace.spans`."""
-    result = [0] * len(trace.spans)
-    for span in trace.spans:
-        start, end = span.start_us, span.end_us
+    spans = trace.spans
+    starts = [span.start_us for span in spans]
+    ends = [span.start_us + span.duration_us for span in spans]
+    result = [0] * len(spans)
+    for span in spans:
+        children = span.children
+        if not children:
+            result[span.index] = span.duration_us
+            continue
+        end = ends[span.index]
+        cursor = starts[span.index]
         covered = 0
-        cursor = start
         # Children are sorted by start, which is all a sweep over their union needs.
-        for child_index in span.children:
-            child = trace.spans[child_index]
-            c_start, c_end = max(child.start_us, cursor), min(child.end_us, end)
+        for child in children:
+            c_start = starts[child]
+            c_end = ends[child]
+            if c_start < cursor:
+                c_start = cursor
+            if c_end > end:
+                c_end = end
             if c_end > c_start:
                 covered += c_end - c_start
                 cursor = c_end
@@ -84,8 +95,7 @@ def self_times(trace: Trace) -> list[int]:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
     """A stretch [start_us, end_us) of the critical path spent in span `index` itself."""
 
     index: int
@@ -93,23 +103,32 @@ class Section:
     end_us: int
 
 
-def _blocking_intervals(trace: Trace) -> list[tuple[int, int] | None]:
-    """Each span's interval clipped to its parent's, or None when it cannot block its parent."""
+def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]:
+    """Each span's interval clipped to its parent's (starts, ends), and whether it can block its
+    parent at all (False: starts after the parent ends, non-blocking kind, or under such a span)."""
     spans = trace.spans
-    intervals: list[tuple[int, int] | None] = [None] * len(spans)
+    count = len(spans)
+    starts = [0] * count
+    ends = [0] * count
+    blocking = [False] * count
     for span in spans:  # parents first
-        if span.parent_index is None:
-            intervals[span.index] = (span.start_us, span.end_us)
+        index = span.index
+        parent_index = span.parent_index
+        if parent_index is None:
+            starts[index], ends[index], blocking[index] = span.start_us, span.end_us, True
             continue
-        parent = spans[span.parent_index]
-        bounds = intervals[span.parent_index]
-        if bounds is None or span.kind == CONSUMER or parent.kind == PRODUCER:
+        if not blocking[parent_index] or span.kind == CONSUMER or spans[parent_index].kind == PRODUCER:
             continue
-        start, end = max(span.start_us, bounds[0]), min(span.end_us, bounds[1])
-        if span.start_us > bounds[1] or end < start:
+        low, high = starts[parent_index], ends[parent_index]
+        start, end = span.start_us, span.end_us
+        if start > high:
             continue
-        intervals[span.index] = (start, end)
-    return intervals
+        start = low if start < low else start
+        end = high if end > high else end
+        if end < start:
+            continue
+        starts[index], ends[index], blocking[index] = start, end, True
+    return starts, ends, blocking
 
 
 def critical_path(trace: Trace) -> list[Section]:
@@ -119,31 +138,33 @@ def critical_path(trace: Trace) -> list[Section]:
     cut-off only moves back in time while the walk stays inside one span.
     """
     spans = trace.spans
-    intervals = _blocking_intervals(trace)
+    starts, ends, blocking = _blocking_intervals(trace)
     by_end: dict[int, list[int]] = {}
     cursor: dict[int, int] = {}
     sections: list[Section] = []
     for root_index in sorted(trace.roots, key=lambda i: spans[i].start_us):
         current = root_index
-        limit = intervals[root_index][1]  # type: ignore[index]
+        limit = ends[root_index]
         while True:
             ordered = by_end.get(current)
             if ordered is None:
-                ordered = sorted(
-                    (c for c in spans[current].children if intervals[c] is not None),
-                    key=lambda c: (intervals[c][1], intervals[c][0]),  # type: ignore[index]
-                    reverse=True,
+                children = spans[current].children
+                ordered = (
+                    sorted((c for c in children if blocking[c]), key=ends.__getitem__, reverse=True)
+                    if children
+                    else []
                 )
                 by_end[current] = ordered
                 cursor[current] = 0
             position = cursor[current]
-            while position < len(ordered) and intervals[ordered[position]][1] > limit:  # type: ignore[index]
+            size = len(ordered)
+            while position < size and ends[ordered[position]] > limit:
                 position += 1
-            own_start = intervals[current][0]  # type: ignore[index]
-            if position < len(ordered):
+            own_start = starts[current]
+            if position < size:
                 child = ordered[position]
                 cursor[current] = position + 1
-                child_end = intervals[child][1]  # type: ignore[index]
+                child_end = ends[child]
                 if child_end < limit:
                     sections.append(Section(current, child_end, limit))
                 current, limit = child, child_end

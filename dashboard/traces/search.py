@@ -305,8 +305,6 @@ def parse_query(params: Mapping[str, Any], now_ms: int | None = None) -> tuple[T
             else:
                 lookback = format_duration(span_us)
                 start_ms = now - span_us // 1000
-        if lookback == DEFAULT_LOOKBACK:
-            start_ms = now - 3_600_000
 
     query = TraceQuery(
         start_ms=max(1, start_ms),

@@ -15,7 +15,14 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.traces import TraceSource
 from dashboard.traces import analysis
 from dashboard.traces.compare import compare
-from dashboard.traces.flags import explain_flags, route_rule
+from dashboard.traces.flags import (
+    RESPONSE_FLAGS_TAG,
+    ROUTE_NAME_TAG,
+    ROUTE_NAMESPACE_TAG,
+    ROUTE_RULE_TAG,
+    explain_flags,
+    route_rule,
+)
 from dashboard.traces.model import Span, Trace
 from dashboard.traces.search import TraceQuery, is_trace_id, matches
 from dashboard.traces.zipkin import to_trace
@@ -134,7 +141,26 @@ def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]]
     return raw, to_trace(raw)
 
 
-def span_json(span: Span, self_us: int, route_url: RouteUrl | None) -> dict[str, Any]:
+def span_json(
+    span: Span,
+    self_us: int,
+    route_url: RouteUrl | None,
+    explained: dict[tuple[str | None, ...], Any] | None = None,
+) -> dict[str, Any]:
+    """One Span of the trace API. `explained` memoizes flags and route rules across the spans of a
+    trace (a few distinct tag values repeat over thousands of spans)."""
+    tags = span.tags
+    flags_key = ("flags", tags.get(RESPONSE_FLAGS_TAG))
+    route_key = ("route", tags.get(ROUTE_NAMESPACE_TAG), tags.get(ROUTE_NAME_TAG), tags.get(ROUTE_RULE_TAG))
+    if explained is None:
+        explained = {}
+    flags = explained.get(flags_key)
+    if flags is None:
+        flags = explained[flags_key] = explain_flags(tags)
+    if route_key in explained:
+        route = explained[route_key]
+    else:
+        route = explained[route_key] = route_rule(tags, route_url)
     return {
         "spanId": span.span_id,
         "parentId": span.parent_id,
@@ -146,12 +172,12 @@ def span_json(span: Span, self_us: int, route_url: RouteUrl | None) -> dict[str,
         "depth": span.depth,
         "self_us": self_us,
         "error": span.error,
-        "tags": span.tags,
+        "tags": tags,
         "annotations": [{"timestamp_us": a.timestamp_us, "value": a.value} for a in span.annotations],
         "localEndpoint": span.local_endpoint,
         "remoteEndpoint": span.remote_endpoint,
-        "flags": explain_flags(span.tags),
-        "route": route_rule(span.tags, route_url),
+        "flags": flags,
+        "route": route,
         "skew_us": span.skew_us,
     }
 
@@ -162,12 +188,13 @@ def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, A
     self_us = analysis.self_times(trace)
     sections = analysis.critical_path(trace)
     spans = trace.spans
+    explained: dict[tuple[str | None, ...], Any] = {}
     return {
         "traceId": trace.trace_id,
         "start_us": trace.start_us,
         "duration_us": trace.duration_us,
         "services": trace.services(),
-        "spans": [span_json(span, self_us[span.index], route_url) for span in spans],
+        "spans": [span_json(span, self_us[span.index], route_url, explained) for span in spans],
         "criticalPath": analysis.critical_path_ids(trace, sections),
         "criticalSections": [
             {"spanId": spans[s.index].span_id, "start_us": s.start_us, "end_us": s.end_us} for s in sections

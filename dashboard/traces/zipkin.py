@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dashboard.traces.analysis import adjust_clock_skew
-from dashboard.traces.model import Annotation, Span, Trace, link
+from dashboard.traces.model import Annotation, Span, Trace
 from meshcore.tracer.assembly import build_tree, merge_spans
 
 SERVER_HALF_SUFFIX = "-server"
@@ -24,49 +24,76 @@ def _span_id(span: dict[str, Any]) -> str:
     return span["id"] + SERVER_HALF_SUFFIX if span.get("shared") else span["id"]
 
 
+def _needs_merge(spans: list[dict[str, Any]]) -> bool:
+    """Whether any span id arrives in more than one piece of the same half (the tracer's answers
+    are merged already; other Zipkin servers may return pieces)."""
+    return len({(span["id"], span.get("shared", False)) for span in spans}) != len(spans)
+
+
 def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
     """Convert the spans of one trace (as /api/v2/trace/{id} returns them) into a `Trace`.
 
     Raises ValueError when there is no span. Spans without a timestamp take their parent's start
-    (or the trace's earliest), with a warning, so that they still show.
+    (or the trace's earliest), with a warning, so that they still show. The input is not modified.
     """
-    merged = merge_spans(zipkin_spans)
-    if not merged:
+    spans = list(zipkin_spans)
+    if not spans:
         raise ValueError("a trace needs at least one span")
-    roots = build_tree(merged)
-    earliest = min((s["timestamp"] for s in merged if s.get("timestamp")), default=0)
+    if _needs_merge(spans):
+        spans = merge_spans(spans)  # build_tree only reads the spans, merged or not
+    roots = build_tree(spans)
+    earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
     warnings: list[str] = []
+    missing_parents: set[str] = set()
     untimed = 0
-    converted: list[Span] = []
-    stack: list[tuple[Any, Span | None]] = [(node, None) for node in reversed(roots)]
+    ordered: list[Span] = []
+    # Depth first over the tree build_tree made (children already sorted by timestamp); each
+    # entry is (node, parent index, depth). Roots sorted like children: by start.
+    roots.sort(key=lambda n: (n.span.get("timestamp", 0), bool(n.span.get("shared"))))
+    stack: list[tuple[Any, int | None, int]] = [(node, None, 0) for node in reversed(roots)]
     while stack:
-        node, parent = stack.pop()
+        node, parent_index, depth = stack.pop()
         raw = node.span
+        parent = ordered[parent_index] if parent_index is not None else None
         timestamp = raw.get("timestamp")
         if not timestamp:
             untimed += 1
             timestamp = parent.start_us if parent is not None else earliest
         local = raw.get("localEndpoint")
+        remote = raw.get("remoteEndpoint")
+        index = len(ordered)
         span = Span(
             span_id=_span_id(raw),
             raw_id=raw["id"],
             parent_id=parent.span_id if parent is not None else None,
-            service=(local or {}).get("serviceName") or UNKNOWN_SERVICE,
+            service=(local.get("serviceName") if local else None) or UNKNOWN_SERVICE,
             name=raw.get("name") or "",
             kind=raw.get("kind"),
             start_us=int(timestamp),
             duration_us=int(raw.get("duration") or 0),
-            tags=dict(raw.get("tags") or {}),
+            tags=raw.get("tags") or {},
             annotations=[Annotation(int(a["timestamp"]), a["value"]) for a in raw.get("annotations") or ()],
-            local_endpoint=dict(local) if local else None,
-            remote_endpoint=dict(raw["remoteEndpoint"]) if raw.get("remoteEndpoint") else None,
+            local_endpoint=local or None,
+            remote_endpoint=remote or None,
             shared=bool(raw.get("shared")),
+            depth=depth,
+            index=index,
+            parent_index=parent_index,
         )
-        # A span the tree left as a root but whose parent id is known stays linked by that id.
-        if parent is None and raw.get("parentId"):
-            span.parent_id = raw["parentId"]
-        converted.append(span)
-        stack.extend((child, span) for child in reversed(node.children))
+        if parent is not None:
+            parent.children.append(index)
+        elif raw.get("parentId"):
+            missing_parents.add(raw["parentId"])
+        ordered.append(span)
+        children = node.children
+        for k in range(len(children) - 1, -1, -1):
+            stack.append((children[k], index, depth + 1))
+    if missing_parents:
+        warnings.append(
+            f"{len(missing_parents)} parent span(s) never arrived; their children are shown as roots"
+        )
     if untimed:
         warnings.append(f"{untimed} span(s) without a timestamp placed at their parent's start")
-    return adjust_clock_skew(link(merged[0]["traceId"], converted, warnings))
+    trace_id = spans[0]["traceId"]
+    root_indices = [s.index for s in ordered if s.parent_index is None]
+    return adjust_clock_skew(Trace(trace_id, ordered, root_indices, warnings))

@@ -11,6 +11,7 @@ import pytest
 
 from meshcore.tracer.samples import bookinfo_trace
 from meshcore.tracer.store import TraceStore
+from tests.dashboard.test_consumers import application, session_cookie  # noqa: F401 (the websocket fixtures)
 from tests.meshcore.tracer.conftest import ServedTracer
 from tests.support.ports import free_port
 

@@ -10,7 +10,7 @@ import pytest
 
 from meshcore.tracer.samples import DETAILS, GATEWAY, PRODUCTPAGE, RATINGS, REVIEWS, bookinfo_trace
 from meshcore.tracer.validation import normalize_span
-from tests.meshcore.tracer.conftest import ServedTracer
+from tests.meshcore.tracer.conftest import ServedTracer, http
 
 MINUTE_US = 60 * 1_000_000
 
@@ -193,3 +193,10 @@ def test_metrics_expose_store_and_query_latency(tracer: ServedTracer, data: dict
     assert 'meshcore_tracer_query_duration_seconds_count{endpoint="traces"} 1.0' in text
     assert "meshcore_tracer_spans_written_total 23.0" in text
     assert "python_gc" not in text  # a private registry, not the global one
+
+
+def test_head_of_a_trace_answers_whether_it_exists_without_a_body(tracer: ServedTracer, data: dict) -> None:
+    known = http("HEAD", f"{tracer.url}/api/v2/trace/{data['ok'].upper()}")
+    assert (known.status, known.body) == (200, b"")
+    assert http("HEAD", f"{tracer.url}/api/v2/trace/{'9' * 16}").status == 404
+    assert http("HEAD", f"{tracer.url}/api/v2/trace/nothex").status == 400
