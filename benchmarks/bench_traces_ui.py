@@ -169,6 +169,15 @@ def run() -> list[Figure]:
                         f"{split.get('response')} ms, {(split.get('bytes') or 0) / 1e6:.1f} MB on the wire, parsed "
                         f"{split.get('parsed')} ms, rows laid out {split.get('laidOut')} ms; {JAEGER[size]}"
                     )
+                    browser_part = value - (split.get("response") or 0)
+                    figures.append(
+                        Figure(
+                            f"trace page, browser part after the API answer, {size:,} spans",
+                            browser_part,
+                            "ms",
+                            note="JSON parse + index + layout + first rows painted (the rest is the API, bench_traces_api)",
+                        )
+                    )
                     figures.append(
                         Figure(
                             f"trace page time to interactive, {size:,} spans",

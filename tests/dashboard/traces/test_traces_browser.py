@@ -17,7 +17,7 @@ from meshcore.tracer.samples import bookinfo_trace
 from meshcore.tracer.store import TraceStore
 from tests.dashboard.fakemesh import FakeMesh
 from tests.dashboard.procs import Dashboard
-from tests.dashboard.routes.test_routes_browser import browser, log_in  # noqa: F401 (a fixture)
+from tests.dashboard.routes.test_routes_browser import browser, log_in, shot  # noqa: F401 (a fixture)
 from tests.meshcore.tracer.conftest import ServedTracer
 from tests.support.largetrace import large_trace, store_in_batches
 from tests.support.samples import reviews_weights, sample
@@ -129,6 +129,7 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     assert f"/services/{ratings['service']}/" in hrefs
     assert "/services/sidecars/ratings-v1/" in hrefs
     assert "http.status_code" in page.text_content("#span-panel .sp-tags")
+    shot(page, "trace-span-panel")
 
     rows = visible_rows(page)
     assert len(rows) == len(api["spans"])
@@ -220,6 +221,7 @@ def test_large_synthetic_trace_renders_only_what_is_visible_and_scrolls(page, sy
     page.evaluate("() => { const w = document.getElementById('waterfall'); w.scrollTop = w.scrollHeight; }")
     wait_until(lambda: max(r["pos"] for r in visible_rows(page)) == 9999, timeout=10, what="rows at the end")
     assert len(visible_rows(page)) < 200
+    shot(page, "trace-10k-end")
     page.evaluate("() => { document.getElementById('waterfall').scrollTop = 24 * 5000; }")
     wait_until(lambda: 5000 in {r["pos"] for r in visible_rows(page)}, timeout=10, what="rows in the middle")
 
@@ -253,6 +255,7 @@ def test_search_page_lists_plots_sorts_and_tails_new_traces(page, synthetic_dash
     assert page.eval_on_selector("#results-body tr", "r => r.dataset.traceId") == fresh[0]["traceId"]
     assert "is-new" in page.get_attribute(row, "class")
     assert page.evaluate("() => window.__sameDocument === true")
+    shot(page, "search-tail")
 
     # Paused: arrivals wait (and are counted); resumed: they go on top.
     page.click("#tail-pause")
@@ -295,6 +298,7 @@ def test_compare_shows_the_spans_only_one_trace_has(page, synthetic_dashboard, t
     assert page.locator("#compare-tree tr.side-a").count() == 0
     assert page.locator("#compare-diffs tr").count() > 0
     assert a in page.text_content("#summary-a") and b in page.text_content("#summary-b")
+    shot(page, "compare")
 
 
 # -- against the real mesh ---------------------------------------------------------------------
