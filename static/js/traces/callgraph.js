@@ -52,7 +52,10 @@
     const column = layers(graph);
     const perColumn = new Map();
     const position = new Map();
-    const W = 150;
+    // Columns as wide as the longest name (about 7 px a character at 12 px) so labels never overlap.
+    const longest = graph.nodes.reduce(function (n, node) { return Math.max(n, String(node.id).length); }, 0);
+    const label = Math.max(60, longest * 7 + 20);
+    const W = label + 60;
     const H = 46;
     graph.nodes.forEach(function (n) {
       const c = column.get(n.id);
@@ -73,8 +76,9 @@
       const a = position.get(e.source);
       const b = position.get(e.target);
       if (!a || !b) return;
-      svg.appendChild(node("line", { x1: a[0] + 100, y1: a[1], x2: b[0] - 4, y2: b[1], stroke: "#888", "marker-end": "url(#cg-arrow)" }));
-      svg.appendChild(node("text", { x: (a[0] + 100 + b[0]) / 2, y: (a[1] + b[1]) / 2 - 4, class: "cg-count" }, "×" + e.count));
+      const x1 = a[0] + 16 + label;
+      svg.appendChild(node("line", { x1: x1, y1: a[1], x2: b[0] - 4, y2: b[1], stroke: "#888", "marker-end": "url(#cg-arrow)" }));
+      svg.appendChild(node("text", { x: (x1 + b[0]) / 2, y: (a[1] + b[1]) / 2 - 4, class: "cg-count" }, "×" + e.count));
     });
     graph.nodes.forEach(function (n) {
       const p = position.get(n.id);

@@ -51,6 +51,14 @@
     return parts[2].split(".")[0] || null;
   }
 
+  /** The mesh service of a span's service name: Envoy reports "<service>.<namespace>"
+   * ("reviews.default" -> "reviews"); a name without a namespace is kept. */
+  function meshService(name) {
+    const text = String(name || "");
+    const dot = text.indexOf(".");
+    return dot > 0 ? text.slice(0, dot) : text;
+  }
+
   /** Percent with one decimal: 0.1234 -> "12.3 %". */
   function percent(fraction) {
     return (Math.round(fraction * 1000) / 10).toFixed(1) + " %";
@@ -59,6 +67,6 @@
   root.MeshscopeTraces = root.MeshscopeTraces || {};
   root.MeshscopeTraces.format = {
     duration: duration, timestamp: timestamp, serviceColours: serviceColours, sidecarName: sidecarName,
-    percent: percent, PALETTE: PALETTE,
+    meshService: meshService, percent: percent, PALETTE: PALETTE,
   };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -100,7 +100,7 @@
       if (!root.Plotly) return;
       root.Plotly.react(div, scatterTraces(buffer.rows), {
         margin: { l: 60, r: 20, t: 10, b: 40 }, showlegend: true, legend: { orientation: "h" },
-        yaxis: { title: "duration (ms)", rangemode: "tozero" }, xaxis: { type: "date" }, hovermode: "closest",
+        yaxis: { title: { text: "duration (ms)" }, rangemode: "tozero" }, xaxis: { type: "date" }, hovermode: "closest",
       }, { displaylogo: false, responsive: true });
       if (!div.dataset.bound) {
         div.dataset.bound = "1";

@@ -65,7 +65,8 @@
     }
     if (mesh.length) container.appendChild(el("ul", { className: "sp-mesh" }, mesh));
 
-    const links = [el("a", { href: fill(urls.service, span.service), text: "service " + span.service })];
+    const service = f.meshService(span.service);
+    const links = [el("a", { href: fill(urls.service, service), text: "service " + service })];
     const sidecar = f.sidecarName(span.tags);
     if (sidecar) links.push(el("a", { href: fill(urls.sidecar, sidecar), text: "sidecar " + sidecar }));
     const reroot = el("button", { type: "button", className: "sp-reroot", text: "Show only this subtree" });

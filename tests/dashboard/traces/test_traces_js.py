@@ -169,10 +169,11 @@ def test_formatting(page):
         return [f.duration(850), f.duration(1500), f.duration(12345), f.duration(1250000), f.duration(125e6),
                 f.sidecarName({node_id: 'sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local'}),
                 f.sidecarName({}), f.sidecarName({node_id: 'garbage'}), colour('a') === colour('a'), colour('a') !== colour('b'),
-                f.percent(0.1234)];""",
+                f.percent(0.1234), f.meshService('reviews.default'), f.meshService('istio-ingressgateway.istio-system'),
+                f.meshService('plain')];""",
     )
     assert result == ["850 µs", "1.5 ms", "12.3 ms", "1.25 s", "2 min 5 s", "reviews-v1", None, None, True, True,
-                      "12.3 %"]  # fmt: skip
+                      "12.3 %", "reviews", "istio-ingressgateway", "plain"]  # fmt: skip
 
 
 def test_minimap_drag_selects_a_time_window(page):
