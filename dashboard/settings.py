@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "dashboard.services",
     "dashboard.routes",
     "dashboard.traces",
+    "dashboard.security",
 ]
 
 MIDDLEWARE = [

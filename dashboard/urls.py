@@ -13,6 +13,7 @@ urlpatterns = [
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),
     path("traces/", include("dashboard.traces.urls")),
+    path("security/", include("dashboard.security.urls")),
     path("api/", include("dashboard.routes.api_urls")),
     path("api/", include("dashboard.traces.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),

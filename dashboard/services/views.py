@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.core.errors import json_error
+from dashboard.routes.service import can_edit
 from dashboard.services.metrics import known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
@@ -50,7 +51,9 @@ def workload_page(request: HttpRequest, name: str) -> HttpResponse:
     if node is None:
         raise Http404(f"unknown workload {name!r}")
     return render(
-        request, "services/workload.html", {"name": name, "node": node, "security": _security_of(name)}
+        request,
+        "services/workload.html",
+        {"name": name, "node": node, "security": _security_of(name), "can_edit": can_edit(request.user)},
     )
 
 

@@ -24,11 +24,13 @@ from dashboard.traces.flags import (
     route_rule,
 )
 from dashboard.traces.model import Span, Trace
-from dashboard.traces.search import TraceQuery, is_trace_id, matches
+from dashboard.traces.search import MAX_LIMIT, TraceQuery, is_trace_id, matches
 from dashboard.traces.zipkin import to_trace
 
 RouteUrl = Callable[[str, str], str]
 REQUEST_ID_TAG = "guid:x-request-id"
+# Candidates read per result for orders other than "most recent" (see `search`).
+WIDE_FETCH = 5
 # A pasted x-request-id is looked up over the longest lookback the search offers (ms).
 REQUEST_ID_LOOKBACK_MS = 2 * 86_400_000
 
@@ -101,12 +103,20 @@ def resolve_q(source: TraceSource, q: str, now_ms: int | None = None) -> str | N
     return find_by_request_id(source, text, now_ms)
 
 
+def fetch_limit(query: TraceQuery) -> int:
+    """How many traces to ask the source for (see `search`)."""
+    if query.sort == "recent" and query.min_duration_us is None and query.max_duration_us is None:
+        return query.limit
+    return min(MAX_LIMIT, max(query.limit * WIDE_FETCH, 100))
+
+
 def search(source: TraceSource, query: TraceQuery) -> list[dict[str, Any]]:
     """Summaries of the traces matching `query`, sorted as it asks, at most `query.limit`.
 
-    The tracer prefilters (Zipkin's query, newest first, `limit` traces); `matches` then applies the
-    trace-duration bounds. Sorting orders those newest traces: "longest" is the longest of the
-    `limit` most recent matches, not of the whole window. With `q`, the one trace it names.
+    The tracer prefilters (Zipkin's query, newest first); `matches` then applies the trace-duration
+    bounds. When the order is not "most recent" or durations are bounded, up to `WIDE_FETCH` times
+    `limit` candidates (at most MAX_LIMIT) are read so that "longest" means the longest of many
+    recent matches, not of the `limit` newest. With `q`, the one trace it names.
     """
     if query.q:
         trace_id = resolve_q(source, query.q, query.end_ms)
@@ -121,7 +131,7 @@ def search(source: TraceSource, query: TraceQuery) -> list[dict[str, Any]]:
             max_duration_us=p.get("maxDuration"),
             end_ts_ms=p["endTs"],
             lookback_ms=p["lookback"],
-            limit=p["limit"],
+            limit=fetch_limit(query),
         )
     rows = [summary(trace) for trace in convert_all(raw) if query.q or matches(trace, query)]
     rows.sort(key=SORT_KEYS[query.sort])

@@ -3,16 +3,19 @@
 Plain functions, no Django: the Celery task (dashboard/traces/tasks.py) calls `tail_once` with the
 trace source and the Redis state; tests and benchmarks pass their own.
 
-The rule for "complete": a trace is complete when its span count stayed the same for at least
-`quiet_s` seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that long.
-Each read asks the source for the traces that started in the last `window_s` seconds (default 15 s;
-a request whose spans arrive later than that after its start is not tailed) and compares their
-span counts with the ones remembered from earlier reads. A trace is announced once.
+The rule for "complete": a trace is complete when its root span has arrived (a span is reported
+when it ends, so the request at the edge is over), or else when its span count stayed the same for
+at least `quiet_s` seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that
+long. A span that arrives after its trace was announced (another sidecar flushing later) announces
+the trace again with its new summary: the browser replaces the row. Each read asks the source for
+the traces that started in the last `window_s` seconds (default 15 s; a request whose spans arrive
+later than that after its start is not tailed) and compares their span counts with the ones
+remembered from earlier reads.
 
 The state is one JSON document (`TAIL_KEY`): `cursor_ms` (the start of the last successful read's
 window, epoch ms), `last_ok_s` (when that read happened), `pending` {trace id: [span count, first
-seen at (s)]}, `done` {trace id: start (ms)} and the last error. Several workers may
-run: the state is never kept in a process, and a lock lets only one read at a time.
+seen at (s)]}, `done` {trace id: [start (ms), span count announced]} and the last error. Several
+workers may run: the state is never kept in a process, and a lock lets only one read at a time.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ class TailResult:
     status: dict[str, Any] = field(default_factory=dict)
 
 
+def has_root(spans: list[dict[str, Any]]) -> bool:
+    """Whether the trace's root span (no parent, not a shared server half) has been reported."""
+    return any("parentId" not in span and not span.get("shared") for span in spans)
+
+
 def completed_event(trace: Any) -> dict[str, Any]:
     """`traces.completed` data: the Summary, and the facts the consumer filters subscriptions on."""
     return {"summary": summary(trace), "facts": TraceFacts.of(trace).to_dict()}
@@ -79,7 +87,7 @@ def tail_once(
     window_ms = int(config.window_s * 1000)
     doc = state.load(TAIL_KEY) or {}
     pending: dict[str, list] = doc.get("pending", {})
-    done: dict[str, int] = doc.get("done", {})
+    done: dict[str, list[int]] = doc.get("done", {})
     last_ok_s: float | None = doc.get("last_ok_s")
     cursor_ms = int(doc.get("cursor_ms") or now_ms - window_ms)
     read_from_ms = max(min(cursor_ms, now_ms - window_ms), now_ms - int(MAX_CATCH_UP_S * 1000))
@@ -97,25 +105,33 @@ def tail_once(
             if not spans:
                 continue
             trace_id = spans[0].get("traceId")
-            if not trace_id or trace_id in done:
+            if not trace_id:
                 continue
             count = len(spans)
+            announced = done.get(trace_id)
+            if announced is not None:
+                if count != announced[1]:
+                    changed.append(spans)  # late spans: announce the trace again
+                continue
             seen = pending.get(trace_id)
-            if seen is not None and seen[0] == count:
+            if has_root(spans):
+                changed.append(spans)
+            elif seen is not None and seen[0] == count:
                 if now_s - seen[1] >= config.quiet_s:
                     changed.append(spans)
-                continue
-            pending[trace_id] = [count, now_s]
+            else:
+                pending[trace_id] = [count, now_s]
+        counts = {spans[0]["traceId"]: len(spans) for spans in changed}
         for trace in convert_all(changed):
             pending.pop(trace.trace_id, None)
-            done[trace.trace_id] = trace.start_us // 1000
+            done[trace.trace_id] = [trace.start_us // 1000, counts[trace.trace_id]]
             result.completed.append(completed_event(trace))
         result.completed.sort(key=lambda e: e["summary"]["start_us"])
         last_ok_s = now_s
         cursor_ms = now_ms - window_ms
         # Forget what fell out of the window: it will not be read again.
         pending = {k: v for k, v in pending.items() if now_s - v[1] <= config.window_s + config.quiet_s}
-        done = {k: v for k, v in done.items() if v >= read_from_ms - window_ms}
+        done = {k: v for k, v in done.items() if v[0] >= read_from_ms - window_ms}
     cursor_age_s = round(now_s - last_ok_s, 3) if last_ok_s is not None else None
     behind = hit_limit or (cursor_age_s is not None and cursor_age_s > max(3 * config.interval_s, 3.0))
     result.status = {

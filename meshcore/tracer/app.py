@@ -337,10 +337,10 @@ async def get_traces(request: web.Request) -> web.Response:
 async def get_trace(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trace_id = parse_trace_id(request.match_info["trace_id"])
-    spans = await _query(request, "trace", lambda: store.get_trace(trace_id))
-    if not spans:
+    text = await _query(request, "trace", lambda: store.get_trace_json(trace_id))
+    if text is None:
         return _error(404, f"trace {trace_id} not found")
-    return _json_response(dumps(spans))
+    return _json_response(text)
 
 
 async def head_trace(request: web.Request) -> web.Response:
@@ -386,7 +386,12 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    return _json_response('{"status":"UP","zipkin":{"status":"UP"}}')
+    """Zipkin's /health shape; DOWN (503) while the span writer is down (spans would be refused
+    or wait), with the writer's details: pid, restarts, accepted spans lost with a dead writer."""
+    writer = request.app[STORE_KEY].writer_state()
+    status = writer["status"]
+    body = {"status": status, "zipkin": {"status": status, "details": {"writer": writer}}}
+    return _json_response(json.dumps(body), status=200 if status == "UP" else 503)
 
 
 @web.middleware

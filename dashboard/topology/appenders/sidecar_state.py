@@ -38,14 +38,18 @@ class SidecarStateAppender:
                     restarts=process.restarts,
                     pid=process.pid,
                 )
-                if process.state == "stopped":
+                # "failed": the supervisor gave up restarting it (its restart budget is spent).
+                if process.state in ("stopped", "failed"):
                     _raise_to(node, "failing")
                 elif process.state == "restarting" or not status.connected:
                     _raise_to(node, "degraded")
                 if status.app_process is not None:
                     info["app"] = "up" if status.app_process.state == "running" else status.app_process.state
                     if status.app_process.state != "running":
-                        _raise_to(node, "failing" if status.app_process.state == "stopped" else "degraded")
+                        _raise_to(
+                            node,
+                            "failing" if status.app_process.state in ("stopped", "failed") else "degraded",
+                        )
                 if status.nack:
                     node.flags.append("nack")
                     _raise_to(node, "degraded")

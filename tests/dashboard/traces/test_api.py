@@ -203,3 +203,16 @@ def test_tracer_down_answers_503_with_the_reason(viewer_client, tracer_down):
 def test_api_requires_login(client, tracer):
     assert client.get("/api/traces").status_code == 401
     assert client.get(f"/api/traces/{TRACE_A}").status_code == 401
+
+
+def test_longest_is_the_longest_of_many_recent_traces_not_of_the_newest_few(viewer_client, tracer):
+    start = now_us() - 120_000_000
+    slow = bookinfo(50, start, trace_id="5a" * 8)
+    for span in slow:
+        span["duration"] *= 10
+    spans = slow + [s for i in range(6) for s in bookinfo(60 + i, start + (i + 1) * 1_000_000)]
+    post(tracer, spans)
+    recent = viewer_client.get("/api/traces", {"limit": "2"}).json()["traces"]
+    assert "5a" * 8 not in [t["traceId"] for t in recent]
+    longest = viewer_client.get("/api/traces", {"limit": "2", "sort": "longest"}).json()["traces"]
+    assert longest[0]["traceId"] == "5a" * 8 and len(longest) == 2

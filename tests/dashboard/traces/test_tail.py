@@ -28,24 +28,43 @@ class Clock:
         return time.time() + self.offset
 
 
-def test_a_trace_is_announced_once_after_its_span_count_stays_quiet(tracer):
+def test_without_its_root_a_trace_completes_when_quiet_and_again_when_late_spans_arrive(tracer):
     source = ZipkinTraceSource(tracer.url, 5)
     state, clock = MemoryPollState(), Clock()
     spans = bookinfo(11, now_us() - 2_000_000, trace_id="e5" * 8)
-    post(tracer, spans[:4])  # the first hops have reported, the rest is still in flight
+    root, inner = spans[:2], spans[2:]  # the gateway's root span and its server half come last
+    post(tracer, inner[:3])
     assert tail_once(source, state, CONFIG, clock).completed == []
     clock.offset += 0.6
-    post(tracer, spans[4:])
+    post(tracer, inner[3:])
     assert tail_once(source, state, CONFIG, clock).completed == []  # a new span arrived: not quiet
     clock.offset += 0.6
     assert tail_once(source, state, CONFIG, clock).completed == []  # quiet for 0.6 s only
     clock.offset += 0.6
     result = tail_once(source, state, CONFIG, clock)
-    assert [e["summary"]["traceId"] for e in result.completed] == ["e5" * 8]
-    assert result.completed[0]["summary"]["spanCount"] == 8
+    assert [(e["summary"]["traceId"], e["summary"]["spanCount"]) for e in result.completed] == [("e5" * 8, 6)]
     assert result.status == {"behind": False, "source_down": False, "error": None, "cursor_age_s": 0.0}
+    clock.offset += 0.5
+    assert tail_once(source, state, CONFIG, clock).completed == []  # announced once...
+    post(tracer, root)
+    clock.offset += 0.5
+    again = tail_once(source, state, CONFIG, clock).completed
+    assert [(e["summary"]["traceId"], e["summary"]["spanCount"]) for e in again] == [
+        ("e5" * 8, 8)
+    ]  # ...until it grew
     clock.offset += 1.5
-    assert tail_once(source, state, CONFIG, clock).completed == []  # announced once
+    assert tail_once(source, state, CONFIG, clock).completed == []
+
+
+def test_a_trace_whose_root_arrived_is_complete_at_first_sight(tracer):
+    source = ZipkinTraceSource(tracer.url, 5)
+    state, clock = MemoryPollState(), Clock()
+    post(tracer, bookinfo(13, now_us() - 1_000_000, trace_id="d4" * 8))
+    first = tail_once(source, state, CONFIG, clock).completed
+    assert [e["summary"]["traceId"] for e in first] == ["d4" * 8]
+    assert first[0]["facts"]["duration_us"] == 9000
+    clock.offset += 1.5
+    assert tail_once(source, state, CONFIG, clock).completed == []
 
 
 def test_source_down_then_behind_then_catching_up(tracer, tracer_down):
@@ -63,17 +82,16 @@ def test_source_down_then_behind_then_catching_up(tracer, tracer_down):
     clock.offset += 1.0
     back = tail_once(good, state, CONFIG, clock)
     assert back.status == {"behind": False, "source_down": False, "error": None, "cursor_age_s": 0.0}
-    clock.offset += 1.1
-    assert [e["summary"]["traceId"] for e in tail_once(good, state, CONFIG, clock).completed] == ["f6" * 8]
+    assert [e["summary"]["traceId"] for e in back.completed] == ["f6" * 8]
 
 
 def test_a_read_that_hits_the_limit_says_behind(tracer):
     state, clock = MemoryPollState(), Clock()
     start = now_us() - 3_000_000
     post(tracer, [s for i in range(3) for s in bookinfo(20 + i, start + i * 1000)])
-    status = tail_once(ZipkinTraceSource(tracer.url, 5), state, TailConfig(limit=2), clock).status
-    assert status["behind"] is True
-    assert set(state.load(TAIL_KEY)["pending"]) and len(state.load(TAIL_KEY)["pending"]) == 2
+    result = tail_once(ZipkinTraceSource(tracer.url, 5), state, TailConfig(limit=2), clock)
+    assert result.status["behind"] is True
+    assert len(result.completed) == 2 and len(state.load(TAIL_KEY)["done"]) == 2
 
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
