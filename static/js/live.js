@@ -1,6 +1,7 @@
 // Live connection to the dashboard's websocket: reconnects with exponential backoff (with jitter)
 // after the server goes away, keeps the connection alive with pings, and shows its state in the
-// #connection indicator. Usage: MeshscopeLive.connect("/ws/topology/", {onEvent(msg) {...}}).
+// #connection indicator. Usage: MeshscopeLive.connect("/ws/topology/", {onEvent(msg) {...}, onOpen() {...}})
+// returns {close(), send(message)}.
 (function () {
   "use strict";
   const MIN_DELAY_MS = 500;
@@ -55,6 +56,13 @@
     open();
     return {
       close: function () { clearTimeout(retryTimer); if (socket) { socket.onclose = null; socket.close(); } },
+      // Send a JSON message now if connected; returns false otherwise (resend it from onOpen, which
+      // runs again after every reconnect).
+      send: function (message) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify(message));
+        return true;
+      },
     };
   }
 
