@@ -53,7 +53,7 @@
     fetch(options.url).then(function (r) { return r.json(); }).then(function (initial) {
       series = options.fromApi(initial);
       render();
-      MeshscopeLive.connect("/ws/topology/", {
+      MeshscopeLive.connectTopology({
         onEvent: function (message) {
           if (message.type !== "topology.updated" || !series) return;
           const map = message.data.map;

@@ -13,13 +13,20 @@ import pytest
 
 from dashboard.redis_server import RedisServer, start_redis
 from tests.dashboard.fakemesh import FakeMesh
-from tests.dashboard.procs import Dashboard
+from tests.dashboard.procs import Dashboard, drop_test_databases
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_dashboard_databases():
+    """On a PostgreSQL run, the databases made for test dashboards go when the session ends."""
+    yield
+    drop_test_databases()
 
 
 @pytest.fixture(scope="session")
