@@ -29,6 +29,26 @@ def _drop_test_dashboard_databases():
     drop_test_databases()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """On PostgreSQL, end the test database's other sessions before pytest-django drops it.
+
+    Threads of Channels' `database_sync_to_async` and of the health probes keep their own
+    connections; PostgreSQL refuses to drop a database that has any.
+    """
+    yield
+    from django.db import connection
+
+    # Only once the test database is in use (a session without database tests never made one).
+    if connection.vendor != "postgresql" or not str(connection.settings_dict["NAME"]).startswith("test_"):
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     server = start_redis(log_path=tmp_path_factory.mktemp("redis") / "redis.log")

@@ -61,12 +61,13 @@ def drop_test_databases() -> None:
 def dashboard_env(state_dir: Path, redis_url: str, api_url: str, **extra: str) -> dict[str, str]:
     """The environment of one test dashboard's processes: its own SQLite file in `state_dir`, or on
     a PostgreSQL run its own fresh database. With a DATABASE_URL they need a shared secret key
-    (none is generated then, by design): each test dashboard gets its own."""
+    (none is generated then, by design): each test dashboard gets its own. `DATABASE_URL=""`
+    in `extra` asks for SQLite whatever the run uses."""
     if "DATABASE_URL" not in extra:
         fresh = fresh_database_url()
         if fresh:
             extra = {**extra, "DATABASE_URL": fresh}
-    secret = {"DJANGO_SECRET_KEY": f"test-only-{secrets.token_hex(16)}"} if "DATABASE_URL" in extra else {}
+    secret = {"DJANGO_SECRET_KEY": f"test-only-{secrets.token_hex(16)}"} if extra.get("DATABASE_URL") else {}
     return {
         **secret,
         "MESHSCOPE_STATE_DIR": str(state_dir),
