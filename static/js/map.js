@@ -257,5 +257,5 @@
   if (state.latest) draw(state.latest);
   else Plotly.newPlot(mapDiv, [], { xaxis: { visible: false }, yaxis: { visible: false }, annotations: [{ text: "waiting for the first poll…", showarrow: false }] });
   bindClick();
-  MeshscopeLive.connect("/ws/topology/", { onEvent: onEvent });
+  MeshscopeLive.connectTopology({ onEvent: onEvent });
 })();

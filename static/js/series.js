@@ -172,7 +172,7 @@
         });
       }
       render();
-      MeshscopeLive.connect("/ws/topology/", {
+      MeshscopeLive.connectTopology({
         onEvent: function (message) {
           if (message.type !== "topology.updated" || !series) return;
           extend(message.data.map);

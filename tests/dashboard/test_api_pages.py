@@ -51,6 +51,15 @@ def test_topology_returns_the_latest_map_and_figure(viewer_client, stored):
     assert body["figure"]["data"][-1]["meta"]["role"] == "nodes"
 
 
+def test_topology_says_how_old_its_snapshot_is(viewer_client, stored):
+    TopologySnapshot.objects.all().update(taken_at=timezone.now() - dt.timedelta(seconds=42))
+    body = viewer_client.get("/api/topology").json()
+    generated = dt.datetime.fromisoformat(body["generated_at"])
+    taken = dt.datetime.fromisoformat(body["taken_at"])
+    assert body["snapshot_age_s"] == pytest.approx((generated - taken).total_seconds(), abs=0.01)
+    assert 42 <= body["snapshot_age_s"] < 60
+
+
 def test_history(viewer_client, stored):
     body = viewer_client.get("/api/topology/history?minutes=5").json()
     assert body["minutes"] == 5
