@@ -51,6 +51,8 @@ class Span:
     local_endpoint: dict[str, Any] | None = None
     remote_endpoint: dict[str, Any] | None = None
     shared: bool = False
+    # The parent does not wait for this span (Jaeger's FOLLOWS_FROM reference).
+    follows_from: bool = False
     skew_us: int = 0
     depth: int = 0
     index: int = 0
