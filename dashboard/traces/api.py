@@ -3,7 +3,8 @@
   GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&lookback=&start=&end=&limit=&sort=&q=
       -> {"traces": [Summary], "query": {normalized parameters}, "source": {"ok", "error"}}
   GET /api/traces/<trace_id>[?download=zipkin]
-      -> spans in the source-neutral model with flags, route rule and self time, the critical path,
+      -> spans in the source-neutral model with flags, route rule and self time, the critical path
+         (span ids, and `criticalSections`: [spanId, start_us, end_us] stretches in time order),
          statistics, call graph, warnings; `download=zipkin` gives the raw Zipkin v2 JSON file
   GET /api/traces/compare?a=<id>&b=<id>
       -> {"a": Summary, "b": Summary, "onlyA", "onlyB", "both"}
