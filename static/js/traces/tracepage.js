@@ -108,6 +108,7 @@
 
     function select(i, updateHash) {
       state.selected = i;
+      if (updateHash) history.replaceState(null, "", i >= 0 ? "#span-" + spans[i].spanId : location.pathname + location.search);
       if (i < 0) {
         panel.hidden = true;
         refresh();
@@ -126,7 +127,6 @@
         onReroot: function () { reroot(i); },
         onClose: function () { select(-1, true); },
       });
-      if (updateHash) history.replaceState(null, "", i >= 0 ? "#span-" + spans[i].spanId : location.pathname + location.search);
     }
 
     function toggle(i) {
@@ -231,7 +231,12 @@
       const key = event.key;
       if (key === "j" || key === "ArrowDown") { event.preventDefault(); move(1); }
       else if (key === "k" || key === "ArrowUp") { event.preventDefault(); move(-1); }
-      else if ((key === "Enter" || key === " ") && state.selected >= 0) { event.preventDefault(); toggle(state.selected); }
+      else if ((key === "Enter" || key === " ") && state.selected >= 0) {
+        // On a focused button or link, Enter/Space is that control's own.
+        if (target && target.closest && target.closest("button, a")) return;
+        event.preventDefault();
+        toggle(state.selected);
+      }
       else if (key === "/") { event.preventDefault(); $("span-search").focus(); }
       else if (key === "n") jumpToMatch(1);
       else if (key === "N") jumpToMatch(-1);

@@ -88,7 +88,14 @@
         cell.bar.style.width = geometry.width * 100 + "%";
         cell.bar.style.background = model.colourOf(span.service);
         cell.dur.textContent = T.format.duration(index.duration[i]);
-        cell.dur.style.left = Math.min(geometry.left + geometry.width, 0.9) * 100 + "%";
+        // The duration goes right of the bar, or left of it when the bar ends near the right edge.
+        if (geometry.left + geometry.width > 0.85) {
+          cell.dur.style.left = "";
+          cell.dur.style.right = (1 - geometry.left) * 100 + "%";
+        } else {
+          cell.dur.style.right = "";
+          cell.dur.style.left = (geometry.left + geometry.width) * 100 + "%";
+        }
       }
       renders++;
       scroller.dataset.renders = renders;

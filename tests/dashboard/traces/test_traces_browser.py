@@ -144,6 +144,7 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     # Keyboard: Escape closes the panel, j/k move, Enter folds the selected span's subtree.
     page.keyboard.press("Escape")
     assert page.is_hidden("#span-panel")
+    assert "#span-" not in page.url
     page.keyboard.press("j")
     page.keyboard.press("j")
     page.keyboard.press("k")
@@ -198,6 +199,29 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     assert [r["id"] for r in sorted(visible_rows(page), key=lambda r: r["pos"])] == subtree
     page.click("#reset-root")
     assert len(visible_rows(page)) == len(api["spans"])
+
+    # Drag on the minimap from 50 % to 100 % of its width: the waterfall shows the second half.
+    box = page.locator("#minimap").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + 20)
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + 20)
+    page.mouse.up()
+    page.wait_for_selector("#reset-zoom:not([hidden])")
+    root_bar = page.eval_on_selector(
+        f"#waterfall .wf-row[data-span-id='{root_id}'] .wf-bar", "b => parseFloat(b.style.left)"
+    )
+    assert root_bar == 0, "the root starts before the window: its bar is clipped at the left edge"
+    details = next(s for s in api["spans"] if s["service"].startswith("details"))
+    assert details["start_us"] + details["duration_us"] < api["start_us"] + api["duration_us"] / 2
+    width = page.eval_on_selector(
+        f"#waterfall .wf-row[data-span-id='{details['spanId']}'] .wf-bar", "b => parseFloat(b.style.width)"
+    )
+    assert width == 0, "a span of the first half is outside the zoomed window"
+    first_tick = page.text_content("#ticks .tick")
+    assert first_tick != "0 µs"
+    page.click("#reset-zoom")
+    assert page.text_content("#ticks .tick") == "0 µs"
 
     # Stats table, call graph and the Zipkin download.
     page.wait_for_selector("#stats tr:nth-child(2)")
