@@ -86,7 +86,6 @@ def run() -> list[Figure]:
     from dashboard.core.memory import gc_paused
     from dashboard.sources.traces import ZipkinTraceSource
     from dashboard.traces import api, service
-    from meshcore.tracer.model import dumps
     from meshcore.tracer.store import TraceStore
     from meshcore.tracer.validation import normalize_span
     from tests.meshcore.tracer.conftest import ServedTracer
@@ -126,7 +125,7 @@ def run() -> list[Figure]:
                     t1 = time.perf_counter()
                     document = service.trace_detail(model, api.route_url)
                     t2 = time.perf_counter()
-                    dumps(document)
+                    api.json_response(document)
                     t3 = time.perf_counter()
                 target = TARGET_S.get(size)
                 best = median(timings)

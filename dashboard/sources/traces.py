@@ -2,7 +2,7 @@
 
 Zipkin timestamps and durations are microseconds; `end_ts`/`lookback` parameters are milliseconds.
 Every method raises SourceError on failure (`status` None when the tracer gave no answer, 404 for
-an unknown trace id). Large answers are decoded with ujson (a 50,000-span trace is ~20 MB).
+an unknown trace id). Large answers are decoded with orjson (a 50,000-span trace is ~20 MB).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
+import orjson
+
 from dashboard.sources.errors import SourceError
 from dashboard.sources.http import get_bytes, get_json, request_bytes
-from meshcore.tracer.model import loads
 
 # Zipkin's default lookback for searches (1 hour, in ms).
 DEFAULT_LOOKBACK_MS = 3_600_000
@@ -71,8 +72,8 @@ class ZipkinTraceSource:
         url = f"{self.base_url}{path}"
         body = get_bytes(url, self.timeout)
         try:
-            return loads(body)
-        except ValueError as error:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as error:
             raise SourceError(f"GET {url}: invalid JSON ({error})") from None
 
     def traces(

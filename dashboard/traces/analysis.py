@@ -139,23 +139,22 @@ def critical_path(trace: Trace) -> list[Section]:
     """
     spans = trace.spans
     starts, ends, blocking = _blocking_intervals(trace)
-    by_end: dict[int, list[int]] = {}
-    cursor: dict[int, int] = {}
+    by_end: list[list[int] | None] = [None] * len(spans)
+    cursor = [0] * len(spans)
     sections: list[Section] = []
     for root_index in sorted(trace.roots, key=lambda i: spans[i].start_us):
         current = root_index
         limit = ends[root_index]
         while True:
-            ordered = by_end.get(current)
+            ordered = by_end[current]
             if ordered is None:
                 children = spans[current].children
                 ordered = (
-                    sorted((c for c in children if blocking[c]), key=ends.__getitem__, reverse=True)
+                    sorted([c for c in children if blocking[c]], key=ends.__getitem__, reverse=True)
                     if children
                     else []
                 )
                 by_end[current] = ordered
-                cursor[current] = 0
             position = cursor[current]
             size = len(ordered)
             while position < size and ends[ordered[position]] > limit:

@@ -5,19 +5,41 @@ sends {"type": "traces.subscribed", "data": {"query": normalized}} or, for bad p
 {"type": "traces.error", "data": {"error", "errors": [{path, message}]}} (the previous subscription
 stays); then {"type": "traces.completed", "data": Summary} for each completed trace that matches
 (filtered here, with `search.matches`), and {"type": "traces.status", "data": {"behind",
-"source_down", "error", "cursor_age_s"}}. Before any subscription every completed trace is sent.
+"source_down", "error", "cursor_age_s"}} on connect and after every read of the tail. Before any
+subscription every completed trace is sent.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.realtime import TRACES_GROUP
 from dashboard.topology.consumers import UNAUTHENTICATED
 from dashboard.traces.search import TraceFacts, TraceQuery, matches, parse_query
+from dashboard.traces.tail import TAIL_KEY, RedisTailState, tail_status
 from meshcore.model.errors import FieldError, error_body
+
+
+def _current_status() -> dict[str, Any]:
+    import redis
+
+    from dashboard.routes.shared_state import redis_client
+    from dashboard.traces.tasks import tail_config
+
+    try:
+        saved = RedisTailState(redis_client()).load(TAIL_KEY)
+    except (redis.RedisError, OSError) as error:  # the page must still open, and say so
+        return {
+            "behind": True,
+            "source_down": False,
+            "error": f"cannot read the tail's state: {error}",
+            "cursor_age_s": 0.0,
+        }
+    return tail_status(saved, time.time(), tail_config())
 
 
 class TracesConsumer(AsyncJsonWebsocketConsumer):
@@ -34,6 +56,9 @@ class TracesConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(TRACES_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
+        # Say at once whether the tail runs: the next status event may be a second away, or never
+        # come when no worker runs the tail.
+        await self.send_json({"type": "traces.status", "data": await sync_to_async(_current_status)()})
 
     async def disconnect(self, code: int) -> None:
         if self.joined:

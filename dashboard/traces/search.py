@@ -52,6 +52,8 @@ PARAMETERS = (
 # Epoch milliseconds beyond year 9999 are refused (and would not fit the tracer's integers).
 MAX_EPOCH_MS = 253_402_300_799_999
 MAX_TEXT = 500
+# Facts of one kind a live-tail event carries at most (see TraceFacts).
+MAX_FACTS = 2000
 
 UNITS_US = {
     "us": 1,
@@ -336,23 +338,27 @@ class TraceFacts:
     """What `matches` needs to know about a trace, small enough to travel in a realtime event.
 
     `spans` are (service, operation) pairs; `tags` (service, key, value); `annotations`
-    (service, value); all deduplicated. `duration_us` is the trace's duration.
+    (service, value); all deduplicated. `duration_us` is the trace's duration. A huge trace keeps
+    at most MAX_FACTS of each kind and sets `truncated`: `matches` then gives the benefit of the
+    doubt to an operation or tag it cannot find (a live row too many rather than one missing).
     """
 
     duration_us: int
     spans: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     tags: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
     annotations: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    truncated: bool = False
 
     @classmethod
     def of(cls, trace: Any) -> TraceFacts:
         """Facts of a `dashboard.traces.model.Trace`."""
-        return cls(
-            duration_us=trace.duration_us,
-            spans=frozenset((s.service, s.name) for s in trace.spans),
-            tags=frozenset((s.service, k, v) for s in trace.spans for k, v in s.tags.items()),
-            annotations=frozenset((s.service, a.value) for s in trace.spans for a in s.annotations),
-        )
+        spans = {(s.service, s.name) for s in trace.spans}
+        tags = {(s.service, k, v) for s in trace.spans for k, v in s.tags.items()}
+        annotations = {(s.service, a.value) for s in trace.spans for a in s.annotations}
+        truncated = max(len(spans), len(tags), len(annotations)) > MAX_FACTS
+        if truncated:
+            spans, tags, annotations = (set(sorted(x)[:MAX_FACTS]) for x in (spans, tags, annotations))  # type: ignore[assignment]
+        return cls(trace.duration_us, frozenset(spans), frozenset(tags), frozenset(annotations), truncated)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -360,6 +366,7 @@ class TraceFacts:
             "spans": sorted(self.spans),
             "tags": sorted(self.tags),
             "annotations": sorted(self.annotations),
+            "truncated": self.truncated,
         }
 
     @classmethod
@@ -369,6 +376,7 @@ class TraceFacts:
             spans=frozenset(tuple(x) for x in data.get("spans", ())),  # type: ignore[misc]
             tags=frozenset(tuple(x) for x in data.get("tags", ())),  # type: ignore[misc]
             annotations=frozenset(tuple(x) for x in data.get("annotations", ())),  # type: ignore[misc]
+            truncated=bool(data.get("truncated", False)),
         )
 
 
@@ -389,10 +397,16 @@ def matches(trace_or_facts: Any, query: TraceQuery) -> bool:
     def mine(service: str) -> bool:
         return query.service is None or service == query.service
 
-    if query.service is not None and not any(service == query.service for service, _ in facts.spans):
+    if (
+        query.service is not None
+        and not facts.truncated
+        and not any(service == query.service for service, _ in facts.spans)
+    ):
         return False
-    if query.operation is not None and not any(
-        mine(service) and name == query.operation for service, name in facts.spans
+    if (
+        query.operation is not None
+        and not facts.truncated
+        and not any(mine(service) and name == query.operation for service, name in facts.spans)
     ):
         return False
     for key, value in query.tags:
@@ -402,6 +416,6 @@ def matches(trace_or_facts: Any, query: TraceQuery) -> bool:
             )
         else:
             present = any(mine(s) and k == key and v == value for s, k, v in facts.tags)
-        if not present:
+        if not present and not facts.truncated:
             return False
     return True

@@ -132,19 +132,45 @@ def tail_once(
         # Forget what fell out of the window: it will not be read again.
         pending = {k: v for k, v in pending.items() if now_s - v[1] <= config.window_s + config.quiet_s}
         done = {k: v for k, v in done.items() if v[0] >= read_from_ms - window_ms}
-    cursor_age_s = round(now_s - last_ok_s, 3) if last_ok_s is not None else None
-    behind = hit_limit or (cursor_age_s is not None and cursor_age_s > max(3 * config.interval_s, 3.0))
-    result.status = {
-        "behind": bool(behind),
+    saved = {
+        "cursor_ms": cursor_ms,
+        "last_ok_s": last_ok_s,
+        "read_at_s": now_s,
+        "hit_limit": hit_limit,
+        "pending": pending,
+        "done": done,
+        "error": error,
+    }
+    state.save(TAIL_KEY, saved)
+    result.status = tail_status(saved, now_s, config)
+    return result
+
+
+def tail_status(saved: dict[str, Any] | None, now_s: float, config: TailConfig) -> dict[str, Any]:
+    """`traces.status` data from the saved state, as of `now_s`.
+
+    behind: the last read hit `limit`, or the last successful read is older than three intervals
+    (at least 3 s: the source is down or no worker runs the tail); source_down: the last read
+    failed (`error` says why). Without any saved state the tail has never run: behind.
+    """
+    if not saved:
+        return {
+            "behind": True,
+            "source_down": False,
+            "error": "the live tail has not run yet",
+            "cursor_age_s": 0.0,
+        }
+    last_ok_s = saved.get("last_ok_s")
+    reference = last_ok_s if last_ok_s is not None else saved.get("read_at_s", now_s)
+    cursor_age_s = round(max(0.0, now_s - reference), 3)
+    stale = cursor_age_s > max(3 * config.interval_s, 3.0)
+    error = saved.get("error")
+    return {
+        "behind": bool(saved.get("hit_limit")) or stale,
         "source_down": error is not None,
         "error": error,
-        "cursor_age_s": cursor_age_s if cursor_age_s is not None else 0.0,
+        "cursor_age_s": cursor_age_s,
     }
-    state.save(
-        TAIL_KEY,
-        {"cursor_ms": cursor_ms, "last_ok_s": last_ok_s, "pending": pending, "done": done, "error": error},
-    )
-    return result
 
 
 class RedisTailState:

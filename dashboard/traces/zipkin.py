@@ -61,6 +61,7 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
             timestamp = parent.start_us if parent is not None else earliest
         local = raw.get("localEndpoint")
         remote = raw.get("remoteEndpoint")
+        annotations = raw.get("annotations")
         index = len(ordered)
         span = Span(
             span_id=_span_id(raw),
@@ -72,7 +73,9 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
             start_us=int(timestamp),
             duration_us=int(raw.get("duration") or 0),
             tags=raw.get("tags") or {},
-            annotations=[Annotation(int(a["timestamp"]), a["value"]) for a in raw.get("annotations") or ()],
+            annotations=[Annotation(int(a["timestamp"]), a["value"]) for a in annotations]
+            if annotations
+            else [],
             local_endpoint=local or None,
             remote_endpoint=remote or None,
             shared=bool(raw.get("shared")),

@@ -119,7 +119,8 @@ def build_tree(spans: list[ZipkinSpan]) -> list[SpanNode]:
         else:
             parent.children.append(node)
     for node in nodes:
-        node.children.sort(key=lambda n: n.span.get("timestamp", 0))
+        if len(node.children) > 1:  # most spans are leaves: no key calls for them
+            node.children.sort(key=lambda n: n.span.get("timestamp", 0))
     return roots
 
 

@@ -50,3 +50,30 @@ def post(tracer: ServedTracer, spans: list[dict]) -> None:
 
 def bookinfo(seed: int, start_us: int, **kwargs) -> list[dict]:
     return bookinfo_trace(random.Random(seed), start_us, **kwargs)
+
+
+@pytest.fixture
+def context_templates(settings, tmp_path):
+    """Page templates that render their context as JSON, placed before the front end's: the page
+    tests check what a view hands to whatever template is installed."""
+    pages = tmp_path / "traces"
+    pages.mkdir()
+    for name, keys in {
+        "search": ("query", "errors", "query_string"),
+        "trace": ("trace_id", "errors", "source_error"),
+        "compare": ("a", "b", "errors"),
+    }.items():
+        body = (
+            "{" + ", ".join(f'"{k}": {{{{ {k}|default_if_none:""|json_script_safe }}}}' for k in keys) + "}"
+        )
+        (pages / f"{name}.html").write_text(body)
+    settings.TEMPLATES = [
+        {
+            **settings.TEMPLATES[0],
+            "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]],
+            "OPTIONS": {
+                **settings.TEMPLATES[0]["OPTIONS"],
+                "builtins": ["tests.dashboard.traces.jsonfilter"],
+            },
+        }
+    ]

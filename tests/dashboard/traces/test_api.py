@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -150,6 +151,10 @@ def test_trace_document_has_model_spans_analysis_and_flags(viewer_client, tracer
         (REVIEWS, RATINGS),
     }
     assert sum(row["self_us"] for row in doc["stats"]) == doc["duration_us"]
+    sections = doc["criticalSections"]
+    assert sections[0][1] == doc["start_us"] and sections[-1][2] == doc["start_us"] + doc["duration_us"]
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(sections))  # contiguous, in order
+    assert [sid for sid, _, _ in sections if sid == flagged["spanId"]]
 
 
 def test_download_gives_the_raw_zipkin_json(viewer_client, loaded):

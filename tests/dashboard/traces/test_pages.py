@@ -19,28 +19,8 @@ TRACE = "c9" * 8
 
 
 @pytest.fixture(autouse=True)
-def context_templates(settings, tmp_path):
-    pages = tmp_path / "traces"
-    pages.mkdir()
-    for name, keys in {
-        "search": ("query", "errors", "query_string"),
-        "trace": ("trace_id", "errors", "source_error"),
-        "compare": ("a", "b", "errors"),
-    }.items():
-        body = (
-            "{" + ", ".join(f'"{k}": {{{{ {k}|default_if_none:""|json_script_safe }}}}' for k in keys) + "}"
-        )
-        (pages / f"{name}.html").write_text(body)
-    settings.TEMPLATES = [
-        {
-            **settings.TEMPLATES[0],
-            "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]],
-            "OPTIONS": {
-                **settings.TEMPLATES[0]["OPTIONS"],
-                "builtins": ["tests.dashboard.traces.jsonfilter"],
-            },
-        }
-    ]
+def _pages(context_templates):
+    """Every test here renders the context instead of the front end's templates."""
 
 
 def context(response) -> dict:

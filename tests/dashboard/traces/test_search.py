@@ -159,3 +159,19 @@ def test_matches_follows_zipkin_semantics_on_the_trace():
     facts = TraceFacts.from_dict(TraceFacts.of(failing).to_dict())
     assert facts == TraceFacts.of(failing)
     assert matches(facts, q(service=RATINGS, tags="error"))
+
+
+def test_facts_of_a_huge_trace_stay_small_and_give_the_benefit_of_the_doubt():
+    from dashboard.traces.search import MAX_FACTS
+    from tests.dashboard.traces.builders import span, trace
+
+    spans = [span("root", None, 0, 10_000, service="edge")]
+    spans += [
+        span(f"s{i}", "root", i, i + 1, service="inner", id=f"req-{i:05d}") for i in range(3 * MAX_FACTS)
+    ]
+    facts = TraceFacts.of(trace(*spans))
+    assert facts.truncated and len(facts.tags) == MAX_FACTS and len(facts.spans) == MAX_FACTS
+    query, _ = parse_query({"service": "inner", "tags": "id=req-05999"}, now_ms=NOW)
+    assert ("inner", "id", "req-05999") not in facts.tags and matches(facts, query)
+    assert not matches(TraceFacts.of(trace(*spans[:10])), query)  # small: decided exactly
+    assert TraceFacts.from_dict(facts.to_dict()) == facts

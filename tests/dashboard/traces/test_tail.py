@@ -125,6 +125,16 @@ async def test_task_publishes_and_the_consumer_filters_by_subscription(
     ratings_only = WebsocketCommunicator(application, "/ws/traces/", headers=[ORIGIN, session_cookie])
     for ws in (everything, ratings_only):
         assert (await ws.connect())[0]
+        hello = await ws.receive_json_from(timeout=5)  # whether the tail runs, at once
+        assert hello == {
+            "type": "traces.status",
+            "data": {
+                "behind": True,
+                "source_down": False,
+                "error": "the live tail has not run yet",
+                "cursor_age_s": 0.0,
+            },
+        }
     await ratings_only.send_json_to({"subscribe": {"limit": "oops", "minDuration": "soon"}})
     error = await ratings_only.receive_json_from(timeout=5)
     assert error["type"] == "traces.error"
@@ -150,6 +160,12 @@ async def test_task_publishes_and_the_consumer_filters_by_subscription(
     assert sorted(announced) == ["a7" * 8, "b8" * 8]
     got = [m["data"]["traceId"] for m in await drain(ratings_only) if m["type"] == "traces.completed"]
     assert got == ["b8" * 8]  # only the erroring trace that reached ratings
+    late = WebsocketCommunicator(application, "/ws/traces/", headers=[ORIGIN, session_cookie])
+    assert (await late.connect())[0]
+    status = await late.receive_json_from(timeout=5)
+    assert status["type"] == "traces.status" and status["data"]["error"] is None
+    assert status["data"]["source_down"] is False and status["data"]["cursor_age_s"] < 30
+    await late.disconnect()
     for ws in (everything, ratings_only):
         await ws.disconnect()
 
@@ -163,3 +179,25 @@ def test_the_tail_runs_on_the_beat_schedule():
     assert entry["task"] == "traces.tail" and entry["schedule"] == settings.TRACES_TAIL_INTERVAL_SECONDS
     app.loader.import_default_modules()
     assert "traces.tail" in app.tasks
+
+
+def test_status_says_behind_when_the_tail_stopped_reading():
+    from dashboard.traces.tail import tail_status
+
+    assert tail_status(None, 100.0, CONFIG)["behind"] is True
+    saved = {"last_ok_s": 100.0, "read_at_s": 100.0, "hit_limit": False, "error": None}
+    assert tail_status(saved, 101.0, CONFIG) == {
+        "behind": False,
+        "source_down": False,
+        "error": None,
+        "cursor_age_s": 1.0,
+    }
+    assert tail_status(saved, 104.0, CONFIG)["behind"] is True  # no worker read for 4 s
+    assert tail_status({**saved, "hit_limit": True}, 100.0, CONFIG)["behind"] is True
+    never_ok = {"last_ok_s": None, "read_at_s": 100.0, "hit_limit": False, "error": "refused"}
+    assert tail_status(never_ok, 100.5, CONFIG) == {
+        "behind": False,
+        "source_down": True,
+        "error": "refused",
+        "cursor_age_s": 0.5,
+    }
