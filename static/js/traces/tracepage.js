@@ -46,6 +46,7 @@
     const state = {
       rows: new Int32Array(0), posOf: new Int32Array(index.n), selected: -1, zoom: null,
       marks: { critical: T.layout.markIds(index, trace.criticalPath), search: null, tag: null },
+      segments: T.layout.criticalSegments(index, trace.criticalSections),
       showCritical: true, hidePercent: 0,
     };
     const scroller = $("waterfall");
@@ -87,7 +88,7 @@
         index: index, rows: state.rows, view: window, colourOf: colourOf,
         folded: function (i) { return T.layout.isFolded(index, view, i); },
         marks: { critical: state.showCritical ? state.marks.critical : null, search: state.marks.search, tag: state.marks.tag },
-        selected: selectedPos, baseDepth: view.root >= 0 ? index.depth[view.root] : 0,
+        segments: state.segments, selected: selectedPos, baseDepth: view.root >= 0 ? index.depth[view.root] : 0,
       });
       drawTicks(window, bounds);
       // The minimap can wait a frame: rows first, so the page answers scrolling sooner.

@@ -140,6 +140,12 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     assert ratings["spanId"] in errors and errors == {s["spanId"] for s in api["spans"] if s["error"]}
     critical = {r["id"] for r in rows if "is-critical" in r["cls"]}
     assert critical == set(api["criticalPath"]) and critical
+    marks = page.eval_on_selector_all(
+        "#waterfall .wf-row .wf-crit-seg",
+        "els => els.filter(e => e.style.display !== 'none' && e.closest('.wf-row').style.display !== 'none')"
+        ".map(e => e.closest('.wf-row').dataset.spanId)",
+    )
+    assert sorted(marks) == sorted(section[0] for section in api["criticalSections"])
 
     # Keyboard: Escape closes the panel, j/k move, Enter folds the selected span's subtree.
     page.keyboard.press("Escape")
