@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "dashboard.routes",
     "dashboard.traces",
     "dashboard.security",
+    "dashboard.health",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.topology.context.live_feed",
             ]
         },
     }
@@ -167,9 +169,8 @@ MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
 # the token of the mesh whose state directory is MESHCORE_STATE_DIR (default: the one `make run`
 # starts in <state dir>/mesh). A file is read at each call.
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
-MESHCORE_API_TOKEN_FILE = env_str(
-    "MESHCORE_API_TOKEN_FILE", str(Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh") / "api-token")
-)
+MESH_STATE_DIR = Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh")
+MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(MESH_STATE_DIR / "api-token"))
 # Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
 REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
 # Every call to a source gives up after this many seconds; the data is then marked stale.
@@ -232,6 +233,21 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": WHATIF_REFRESH_SECONDS * 2},
     },
 }
+
+# --- Health and self-observability ------------------------------------------------------------------
+# The health report runs every probe at once and waits at most this long (seconds) in all.
+HEALTH_DEADLINE_SECONDS = env_float("MESHSCOPE_HEALTH_DEADLINE", 2.0, minimum=0.1)
+# The supervisors' state files, read in this order (the first wins for a part named in several):
+# the stack's own, then the mesh's (`meshcore up` keeps its own in its state directory).
+SUPERVISOR_FILES = env_list(
+    "MESHSCOPE_SUPERVISOR_FILES",
+    [str(STATE_DIR / "supervisor.json"), str(MESH_STATE_DIR / "supervisor.json")],
+)
+# /metrics answers a logged-in user, or `Authorization: Bearer <token>` with this token
+# (MESHSCOPE_METRICS_TOKEN or _FILE); without one, a token is generated into the state directory
+# at the first scrape (<state dir>/metrics-token, 0600) for Prometheus' `credentials_file`.
+METRICS_TOKEN = env_secret("MESHSCOPE_METRICS_TOKEN", "")
+METRICS_TOKEN_FILE = STATE_DIR / "metrics-token"
 
 # --- Static files: our own plus Plotly.js straight from the plotly wheel ----------------------------
 STATIC_URL = "/static/"

@@ -9,6 +9,7 @@ from dashboard.services import views as services_views
 
 urlpatterns = [
     path("", include("dashboard.topology.urls")),
+    path("", include("dashboard.health.urls")),
     path("accounts/", include("dashboard.accounts.urls")),
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),

@@ -155,7 +155,23 @@ def poll_once(
     config: PollConfig = PollConfig(),
     clock: Callable[[], float] = time.time,
     route_store: RouteStore | None = None,
+    observed: dict | None = None,
 ) -> TrafficMap:
+    """Read every source once and build the map; a failing source is listed in `stale_sources`.
+
+    When `observed` is given it is filled with `sources` (the names asked: "registry", "status",
+    "envoy:<node>") and `phases` (seconds spent reading the registry, the status, the Envoys and
+    building the map), for the health page and /metrics.
+    """
+    phase_started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def phase_done(name: str) -> None:
+        nonlocal phase_started
+        now = time.monotonic()
+        phases[name] = now - phase_started
+        phase_started = now
+
     stale_sources: list[str] = []
     try:
         registry = registry_source.registry()
@@ -171,9 +187,11 @@ def poll_once(
     except SourceError:
         status_stale = True
         stale_sources.append("status")
+    phase_done("registry")
 
     targets = envoy_targets(registry)
     samples, failed = read_envoys(envoy, targets, config.concurrency, clock)
+    phase_done("envoy")
     previous = state.swap_samples(samples)
     # The previous map is only needed to carry over what unreachable Envoys measured last time.
     last = state.load("last_map") if failed else None
@@ -199,4 +217,8 @@ def poll_once(
     if positions != previous_positions:
         state.save("positions", positions)
     state.save("last_map", traffic_map.to_dict())
+    phase_done("build")
+    if observed is not None:
+        observed["sources"] = ["registry", "status"] + [f"envoy:{name}" for name, _ in targets]
+        observed["phases"] = phases
     return traffic_map

@@ -7,6 +7,7 @@ the column order of `meshcore.tracer.schema`. Units: µs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from meshcore.tracer.model import ZipkinSpan, dumps
@@ -63,6 +64,40 @@ class PreparedBatch:
     names: set[tuple[str, str]]
     remotes: set[tuple[str, str]]
     tag_values: set[tuple[str, str]]
+
+    def __reduce__(self) -> tuple:
+        # Batches cross to the writer process by pickle. Named rows pickle as a class reference
+        # plus arguments each, measured 2.6x slower to dump and 5.8x slower to load than plain
+        # tuples: send plain tuples and name them again on arrival.
+        return (
+            _rebuild_batch,
+            (
+                [tuple(row) for row in self.span_rows],
+                [tuple(row) for row in self.trace_rows],
+                [tuple(row) for row in self.term_rows],
+                self.names,
+                self.remotes,
+                self.tag_values,
+            ),
+        )
+
+
+def _rebuild_batch(
+    span_rows: list[tuple],
+    trace_rows: list[tuple],
+    term_rows: list[tuple],
+    names: set[tuple[str, str]],
+    remotes: set[tuple[str, str]],
+    tag_values: set[tuple[str, str]],
+) -> PreparedBatch:
+    return PreparedBatch(
+        list(map(partial(tuple.__new__, SpanRow), span_rows)),
+        list(map(partial(tuple.__new__, TraceRow), trace_rows)),
+        list(map(partial(tuple.__new__, TermRow), term_rows)),
+        names,
+        remotes,
+        tag_values,
+    )
 
 
 def prepare_batch(

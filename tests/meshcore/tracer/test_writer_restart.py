@@ -99,3 +99,16 @@ def test_a_clean_stop_loses_no_accepted_span(service):
     # SIGTERM at once, with spans still queued: all of them are committed before exit.
     assert stop_process(service.process) == 0
     assert {t[0]["traceId"] for t in traces} <= stored_ids(service.db)
+
+
+def test_a_writer_that_cannot_be_kept_running_fails_the_store(tmp_path, monkeypatch):
+    """Budget spent: the store refuses spans (503 upstream) and says failed, so the tracer exits."""
+    monkeypatch.setattr(store_module, "WRITER_RESTARTS", RestartPolicy(budget=0))
+    store = TraceStore(tmp_path / "t.sqlite3", writer="process")
+    try:
+        os.kill(store.writer_state()["pid"], signal.SIGKILL)
+        wait_until(lambda: store.failed, timeout=30, what="the store gives up")
+        assert store.writer_state()["status"] == "DOWN"
+        assert store.submit(bookinfo_trace(random.Random(4), now_us())) is False
+    finally:
+        store.close(timeout=5)
