@@ -91,8 +91,9 @@
         segments: state.segments, selected: selectedPos, baseDepth: view.root >= 0 ? index.depth[view.root] : 0,
       });
       drawTicks(window, bounds);
-      // The minimap can wait a frame: rows first, so the page answers scrolling sooner.
-      requestAnimationFrame(function () { minimap.draw(index, state.rows, colourOf, bounds, window); });
+      // The minimap can wait: rows first, so the page answers scrolling sooner (the first drawing
+      // comes after the page is interactive, see below).
+      if (state.interactive) requestAnimationFrame(function () { minimap.draw(index, state.rows, colourOf, bounds, window); });
     }
 
     function drawTicks(window, bounds) {
@@ -255,7 +256,9 @@
     requestAnimationFrame(function () {
       document.body.dataset.traceReady = "1";
       document.body.dataset.traceReadyMs = String(Math.round(performance.now()));
+      state.interactive = true;
       fromHash();
+      refresh();
       // Tables below the fold come after the waterfall is usable.
       setTimeout(function () {
         statsTable($("stats"), trace.stats || []);

@@ -248,6 +248,10 @@ def test_large_synthetic_trace_renders_only_what_is_visible_and_scrolls(page, sy
     rows = visible_rows(page)
     assert 10 < len(rows) < 200, "only the rows near the viewport exist"
     assert min(r["pos"] for r in rows) == 0
+    painted_js = """() => { const c = document.getElementById('minimap');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let k = 3; k < data.length; k += 4) if (data[k]) n++; return n; }"""
+    wait_until(lambda: page.evaluate(painted_js) > 1000, timeout=20, what="the minimap drawn")
     page.evaluate("() => { const w = document.getElementById('waterfall'); w.scrollTop = w.scrollHeight; }")
     wait_until(lambda: max(r["pos"] for r in visible_rows(page)) == 9999, timeout=10, what="rows at the end")
     assert len(visible_rows(page)) < 200
