@@ -10,8 +10,8 @@ Rules, stated once:
   Asynchronous children (PRODUCER -> CONSUMER) legitimately outlive their parent and are not moved.
 - Self time of a span: its duration minus the time at least one child (clipped to the span) runs.
 - Critical path (Jaeger's algorithm): children that start after their parent ends are dropped,
-  children that overrun are cut at the parent's end, and non-blocking children (a CONSUMER, or any
-  child of a PRODUCER) are ignored. From the end of a span, walk back in time: the last-finishing
+  children that overrun are cut at the parent's end, and non-blocking children (a CONSUMER, a
+  FOLLOWS_FROM reference, or any child of a PRODUCER) are ignored. From the end of a span, walk back in time: the last-finishing
   child before the cut-off is on the path (entered at its end), the parent's own time after that
   child is on the path, then the cut-off moves to that child's start.
 """
@@ -117,7 +117,12 @@ def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]
         if parent_index is None:
             starts[index], ends[index], blocking[index] = span.start_us, span.end_us, True
             continue
-        if not blocking[parent_index] or span.kind == CONSUMER or spans[parent_index].kind == PRODUCER:
+        if (
+            not blocking[parent_index]
+            or span.kind == CONSUMER
+            or span.follows_from
+            or spans[parent_index].kind == PRODUCER
+        ):
             continue
         low, high = starts[parent_index], ends[parent_index]
         start, end = span.start_us, span.end_us

@@ -1,7 +1,8 @@
 """The source-neutral trace model every trace page and API speaks (no Django, no I/O).
 
-A source adapter (`dashboard.traces.zipkin` now, a Jaeger one later) converts what its backend
-returns into a `Trace`: spans in depth-first display order, each knowing its parent, depth and
+A converter per trace format (`dashboard.traces.zipkin` for Zipkin v2, `dashboard.traces.jaeger`
+for Jaeger's JSON; the Jaeger source adapter is a later step) turns what a backend returns into a
+`Trace`: spans in depth-first display order, each knowing its parent, depth and
 clock-skew correction. Analysis (`dashboard.traces.analysis`) works on this model only.
 
 Units: every time is integer microseconds; `start_us` is since the Unix epoch and already includes
@@ -51,6 +52,8 @@ class Span:
     local_endpoint: dict[str, Any] | None = None
     remote_endpoint: dict[str, Any] | None = None
     shared: bool = False
+    # The parent does not wait for this span (Jaeger's FOLLOWS_FROM reference).
+    follows_from: bool = False
     skew_us: int = 0
     depth: int = 0
     index: int = 0

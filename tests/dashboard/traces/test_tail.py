@@ -30,30 +30,32 @@ class Clock:
 
 def test_without_its_root_a_trace_completes_when_quiet_and_again_when_late_spans_arrive(tracer):
     source = ZipkinTraceSource(tracer.url, 5)
+    # Seconds of the fake clock are far apart from the real time a read takes on a busy machine.
+    config = TailConfig(interval_s=1.0, quiet_s=10.0, window_s=120.0, limit=100)
     state, clock = MemoryPollState(), Clock()
     spans = bookinfo(11, now_us() - 2_000_000, trace_id="e5" * 8)
     root, inner = spans[:2], spans[2:]  # the gateway's root span and its server half come last
     post(tracer, inner[:3])
-    assert tail_once(source, state, CONFIG, clock).completed == []
-    clock.offset += 0.6
+    assert tail_once(source, state, config, clock).completed == []
+    clock.offset += 6
     post(tracer, inner[3:])
-    assert tail_once(source, state, CONFIG, clock).completed == []  # a new span arrived: not quiet
-    clock.offset += 0.6
-    assert tail_once(source, state, CONFIG, clock).completed == []  # quiet for 0.6 s only
-    clock.offset += 0.6
-    result = tail_once(source, state, CONFIG, clock)
+    assert tail_once(source, state, config, clock).completed == []  # a new span arrived: not quiet
+    clock.offset += 6
+    assert tail_once(source, state, config, clock).completed == []  # quiet for 6 s only
+    clock.offset += 6
+    result = tail_once(source, state, config, clock)
     assert [(e["summary"]["traceId"], e["summary"]["spanCount"]) for e in result.completed] == [("e5" * 8, 6)]
     assert result.status == {"behind": False, "source_down": False, "error": None, "cursor_age_s": 0.0}
-    clock.offset += 0.5
-    assert tail_once(source, state, CONFIG, clock).completed == []  # announced once...
+    clock.offset += 5
+    assert tail_once(source, state, config, clock).completed == []  # announced once...
     post(tracer, root)
-    clock.offset += 0.5
-    again = tail_once(source, state, CONFIG, clock).completed
+    clock.offset += 5
+    again = tail_once(source, state, config, clock).completed
     assert [(e["summary"]["traceId"], e["summary"]["spanCount"]) for e in again] == [
         ("e5" * 8, 8)
     ]  # ...until it grew
-    clock.offset += 1.5
-    assert tail_once(source, state, CONFIG, clock).completed == []
+    clock.offset += 15
+    assert tail_once(source, state, config, clock).completed == []
 
 
 def test_a_trace_whose_root_arrived_is_complete_at_first_sight(tracer):
@@ -74,7 +76,7 @@ def test_source_down_then_behind_then_catching_up(tracer, tracer_down):
     clock.offset += 1.0
     down = tail_once(bad, state, CONFIG, clock).status
     assert down["source_down"] is True and down["error"] and down["behind"] is False
-    assert down["cursor_age_s"] == pytest.approx(1.0, abs=0.2)
+    assert 1.0 <= down["cursor_age_s"] < 3.0
     clock.offset += 4.0
     assert tail_once(bad, state, CONFIG, clock).status["behind"] is True
     # Spans of a trace that started during the outage are still found when the source is back.
