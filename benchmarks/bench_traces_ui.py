@@ -156,26 +156,28 @@ def run() -> list[Figure]:
                 browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 context, page, errors = log_in(browser, dashboard, Dashboard.USER, Dashboard.PASSWORD)
                 for size in SIZES:
-                    samples, split = [], {}
+                    samples, browser_parts, split = [], [], {}
                     for _ in range(RUNS):
                         ready_ms, split = time_to_interactive(
                             page, f"{dashboard.url}/traces/{traces[size]}/", size
                         )
                         samples.append(ready_ms)
+                        browser_parts.append(ready_ms - (split.get("response") or 0))
                     value = median(samples)
                     target = TARGET_MS.get(size)
+                    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
                     note = (
-                        f"median of {len(samples)} ({', '.join(f'{s:.0f}' for s in samples)} ms); one load: API answer "
+                        f"median of {len(samples)} ({', '.join(f'{s:.0f}' for s in samples)} ms); last load: API answer "
                         f"{split.get('response')} ms, {(split.get('bytes') or 0) / 1e6:.1f} MB on the wire, parsed "
-                        f"{split.get('parsed')} ms, rows laid out {split.get('laidOut')} ms; {JAEGER[size]}"
+                        f"{split.get('parsed')} ms, rows laid out {split.get('laidOut')} ms; {load}; {JAEGER[size]}"
                     )
-                    browser_part = value - (split.get("response") or 0)
                     figures.append(
                         Figure(
                             f"trace page, browser part after the API answer, {size:,} spans",
-                            browser_part,
+                            median(browser_parts),
                             "ms",
-                            note="JSON parse + index + layout + first rows painted (the rest is the API, bench_traces_api)",
+                            note=f"median of {len(browser_parts)}: JSON parse + index + layout + first rows painted "
+                            f"(the rest is the API's time, see bench_traces_api); {load}",
                         )
                     )
                     figures.append(
@@ -193,7 +195,10 @@ def run() -> list[Figure]:
                 browser.close()
                 assert errors == [], errors
             p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-            note = f"{len(latencies)} gateway requests; Jaeger and Zipkin have no live tail"
+            note = (
+                f"{len(latencies)} gateway requests; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+                "cores; Jaeger and Zipkin have no live tail"
+            )
             figures.append(
                 Figure("live tail: gateway request -> row in the browser p50", p50, "ms", note=note)
             )

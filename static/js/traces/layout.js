@@ -203,6 +203,31 @@
     return marks;
   }
 
+  /**
+   * The API's critical-path sections ([spanId, start_us, end_us], any order) grouped by span, in
+   * compressed form: the sections of span i are k in [offsets[i], offsets[i + 1]), from starts[k]
+   * to ends[k] (µs), in time order. Sections of unknown spans are dropped.
+   */
+  function criticalSegments(index, sections) {
+    const offsets = new Int32Array(index.n + 1);
+    const known = [];
+    (sections || []).forEach(function (section) {
+      const i = index.byId.get(section[0]);
+      if (i !== undefined) { known.push([i, section[1], section[2]]); offsets[i + 1]++; }
+    });
+    for (let i = 0; i < index.n; i++) offsets[i + 1] += offsets[i];
+    const starts = new Float64Array(known.length);
+    const ends = new Float64Array(known.length);
+    const fill = offsets.slice(0, index.n);
+    known.sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
+    known.forEach(function (section) {
+      const k = fill[section[0]]++;
+      starts[k] = section[1];
+      ends[k] = section[2];
+    });
+    return { offsets: offsets, starts: starts, ends: ends };
+  }
+
   /** Position in `rows` of the next (step +1) or previous (-1) marked span after position `from`,
    * wrapping around; -1 when nothing in `rows` is marked. */
   function nextMarked(rows, marks, from, step) {
@@ -228,6 +253,6 @@
   root.MeshscopeTraces.layout = {
     buildIndex: buildIndex, hasChildren: hasChildren, subtreeBounds: subtreeBounds, visibleRows: visibleRows,
     isFolded: isFolded, revealSpan: revealSpan, windowRange: windowRange, bar: bar, searchSpans: searchSpans,
-    tagSpans: tagSpans, markIds: markIds, nextMarked: nextMarked, ticks: ticks,
+    tagSpans: tagSpans, markIds: markIds, criticalSegments: criticalSegments, nextMarked: nextMarked, ticks: ticks,
   };
 })(typeof window !== "undefined" ? window : globalThis);

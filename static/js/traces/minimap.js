@@ -38,26 +38,49 @@
       return [width, height];
     }
 
+    // The spans are drawn once per layout into an offscreen canvas; dragging and zooming only
+    // composite it and draw the shading on top (a 200,000-span trace redraws in a blink).
+    const base = document.createElement("canvas");
+    const baseCtx = base.getContext("2d");
+    let baseKey = null;
+
+    function drawSpans(index, rows, colourOf, width, height, ratio) {
+      base.width = canvas.width;
+      base.height = canvas.height;
+      baseCtx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      baseCtx.clearRect(0, 0, width, height);
+      const n = rows.length;
+      if (!n) return;
+      const span = Math.max(1, full[1] - full[0]);
+      const rowH = Math.max(height / n, 1);
+      // Many rows share a pixel row in large traces: the last span drawn there wins, which is what
+      // the eye can resolve anyway.
+      for (let k = 0; k < n; k++) {
+        const i = rows[k];
+        const x = ((index.start[i] - full[0]) / span) * width;
+        const w = Math.max((index.duration[i] / span) * width, 1);
+        baseCtx.fillStyle = colourOf(index.spans[i].service);
+        baseCtx.fillRect(x, (k / n) * height, w, rowH);
+      }
+    }
+
     function draw(index, rows, colourOf, fullWindow, view) {
       last = [index, rows, colourOf, fullWindow, view];
       full = fullWindow;
       const size = resize();
       const width = size[0];
       const height = size[1];
-      ctx.clearRect(0, 0, width, height);
-      const n = rows.length;
-      if (!n) return;
-      const span = Math.max(1, full[1] - full[0]);
-      const rowH = Math.max(height / n, 0.5);
-      // Many rows share a pixel row in large traces: colour runs are drawn as they come, the last
-      // span of a pixel row wins, which is what the eye can resolve anyway.
-      for (let k = 0; k < n; k++) {
-        const i = rows[k];
-        const x = ((index.start[i] - full[0]) / span) * width;
-        const w = Math.max((index.duration[i] / span) * width, 1);
-        ctx.fillStyle = colourOf(index.spans[i].service);
-        ctx.fillRect(x, (k / n) * height, w, Math.max(rowH, 1));
+      const ratio = window.devicePixelRatio || 1;
+      const key = [rows, full[0], full[1], canvas.width, canvas.height];
+      if (!baseKey || key.some(function (v, k) { return v !== baseKey[k]; })) {
+        drawSpans(index, rows, colourOf, width, height, ratio);
+        baseKey = key;
       }
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(base, 0, 0);
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      const span = Math.max(1, full[1] - full[0]);
       if (view && (view[0] > full[0] || view[1] < full[1])) {
         ctx.fillStyle = "rgba(40, 40, 60, 0.25)";
         const a = ((view[0] - full[0]) / span) * width;

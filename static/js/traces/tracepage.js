@@ -46,6 +46,7 @@
     const state = {
       rows: new Int32Array(0), posOf: new Int32Array(index.n), selected: -1, zoom: null,
       marks: { critical: T.layout.markIds(index, trace.criticalPath), search: null, tag: null },
+      segments: T.layout.criticalSegments(index, trace.criticalSections),
       showCritical: true, hidePercent: 0,
     };
     const scroller = $("waterfall");
@@ -87,11 +88,12 @@
         index: index, rows: state.rows, view: window, colourOf: colourOf,
         folded: function (i) { return T.layout.isFolded(index, view, i); },
         marks: { critical: state.showCritical ? state.marks.critical : null, search: state.marks.search, tag: state.marks.tag },
-        selected: selectedPos, baseDepth: view.root >= 0 ? index.depth[view.root] : 0,
+        segments: state.segments, selected: selectedPos, baseDepth: view.root >= 0 ? index.depth[view.root] : 0,
       });
       drawTicks(window, bounds);
-      // The minimap can wait a frame: rows first, so the page answers scrolling sooner.
-      requestAnimationFrame(function () { minimap.draw(index, state.rows, colourOf, bounds, window); });
+      // The minimap can wait: rows first, so the page answers scrolling sooner (the first drawing
+      // comes after the page is interactive, see below).
+      if (state.interactive) requestAnimationFrame(function () { minimap.draw(index, state.rows, colourOf, bounds, window); });
     }
 
     function drawTicks(window, bounds) {
@@ -108,6 +110,7 @@
 
     function select(i, updateHash) {
       state.selected = i;
+      if (updateHash) history.replaceState(null, "", i >= 0 ? "#span-" + spans[i].spanId : location.pathname + location.search);
       if (i < 0) {
         panel.hidden = true;
         refresh();
@@ -126,7 +129,6 @@
         onReroot: function () { reroot(i); },
         onClose: function () { select(-1, true); },
       });
-      if (updateHash) history.replaceState(null, "", i >= 0 ? "#span-" + spans[i].spanId : location.pathname + location.search);
     }
 
     function toggle(i) {
@@ -231,7 +233,12 @@
       const key = event.key;
       if (key === "j" || key === "ArrowDown") { event.preventDefault(); move(1); }
       else if (key === "k" || key === "ArrowUp") { event.preventDefault(); move(-1); }
-      else if ((key === "Enter" || key === " ") && state.selected >= 0) { event.preventDefault(); toggle(state.selected); }
+      else if ((key === "Enter" || key === " ") && state.selected >= 0) {
+        // On a focused button or link, Enter/Space is that control's own.
+        if (target && target.closest && target.closest("button, a")) return;
+        event.preventDefault();
+        toggle(state.selected);
+      }
       else if (key === "/") { event.preventDefault(); $("span-search").focus(); }
       else if (key === "n") jumpToMatch(1);
       else if (key === "N") jumpToMatch(-1);
@@ -249,7 +256,9 @@
     requestAnimationFrame(function () {
       document.body.dataset.traceReady = "1";
       document.body.dataset.traceReadyMs = String(Math.round(performance.now()));
+      state.interactive = true;
       fromHash();
+      refresh();
       // Tables below the fold come after the waterfall is usable.
       setTimeout(function () {
         statsTable($("stats"), trace.stats || []);

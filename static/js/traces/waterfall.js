@@ -27,17 +27,19 @@
       row.className = "wf-row";
       row.innerHTML = '<div class="wf-label"><span class="wf-toggle"></span><span class="wf-svc"></span>' +
         '<span class="wf-op"></span></div><div class="wf-track"><div class="wf-bar"></div>' +
-        '<span class="wf-dur"></span></div>';
+        '<span class="wf-dur"></span><div class="wf-crit"></div></div>';
       spacer.appendChild(row);
       return {
         el: row, label: row.firstChild, toggle: row.firstChild.childNodes[0], svc: row.firstChild.childNodes[1],
-        op: row.firstChild.childNodes[2], bar: row.lastChild.firstChild, dur: row.lastChild.lastChild,
+        op: row.firstChild.childNodes[2], bar: row.lastChild.childNodes[0], dur: row.lastChild.childNodes[1],
+        crit: row.lastChild.childNodes[2],
       };
     }
 
     /**
      * model: {index, rows (Int32Array), view: [startUs, endUs], colourOf, folded(i), marks:
-     * {critical, search, tag} (Uint8Array or null), selected: row position or -1, baseDepth}.
+     * {critical, search, tag} (Uint8Array or null), segments: criticalSegments() or null (drawn
+     * only where marks.critical is set), selected: row position or -1, baseDepth}.
      */
     function update(next) {
       model = next;
@@ -88,11 +90,39 @@
         cell.bar.style.width = geometry.width * 100 + "%";
         cell.bar.style.background = model.colourOf(span.service);
         cell.dur.textContent = T.format.duration(index.duration[i]);
-        cell.dur.style.left = Math.min(geometry.left + geometry.width, 0.9) * 100 + "%";
+        drawSegments(cell.crit, model.segments, marks.critical && marks.critical[i] ? i : -1, view);
+        // The duration goes right of the bar, or left of it when the bar ends near the right edge.
+        if (geometry.left + geometry.width > 0.85) {
+          cell.dur.style.left = "";
+          cell.dur.style.right = (1 - geometry.left) * 100 + "%";
+        } else {
+          cell.dur.style.right = "";
+          cell.dur.style.left = (geometry.left + geometry.width) * 100 + "%";
+        }
       }
       renders++;
       scroller.dataset.renders = renders;
       scroller.dataset.firstRow = range[0];
+    }
+
+    // The stretches of span i that are on the critical path, as dark marks inside its bar.
+    function drawSegments(box, segments, i, view) {
+      const from = i >= 0 && segments ? segments.offsets[i] : 0;
+      const count = i >= 0 && segments ? segments.offsets[i + 1] - from : 0;
+      while (box.childNodes.length < count) {
+        const mark = document.createElement("div");
+        mark.className = "wf-crit-seg";
+        box.appendChild(mark);
+      }
+      for (let k = 0; k < box.childNodes.length; k++) {
+        const mark = box.childNodes[k];
+        if (k >= count) { mark.style.display = "none"; continue; }
+        const start = segments.starts[from + k];
+        const geometry = T.layout.bar(start, segments.ends[from + k] - start, view[0], view[1]);
+        mark.style.display = geometry.width ? "" : "none";
+        mark.style.left = geometry.left * 100 + "%";
+        mark.style.width = geometry.width * 100 + "%";
+      }
     }
 
     /** Scroll so row `pos` is in view (centred when it was out of view). */

@@ -140,10 +140,17 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     assert ratings["spanId"] in errors and errors == {s["spanId"] for s in api["spans"] if s["error"]}
     critical = {r["id"] for r in rows if "is-critical" in r["cls"]}
     assert critical == set(api["criticalPath"]) and critical
+    marks = page.eval_on_selector_all(
+        "#waterfall .wf-row .wf-crit-seg",
+        "els => els.filter(e => e.style.display !== 'none' && e.closest('.wf-row').style.display !== 'none')"
+        ".map(e => e.closest('.wf-row').dataset.spanId)",
+    )
+    assert sorted(marks) == sorted(section[0] for section in api["criticalSections"])
 
     # Keyboard: Escape closes the panel, j/k move, Enter folds the selected span's subtree.
     page.keyboard.press("Escape")
     assert page.is_hidden("#span-panel")
+    assert "#span-" not in page.url
     page.keyboard.press("j")
     page.keyboard.press("j")
     page.keyboard.press("k")
@@ -199,6 +206,29 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     page.click("#reset-root")
     assert len(visible_rows(page)) == len(api["spans"])
 
+    # Drag on the minimap from 50 % to 100 % of its width: the waterfall shows the second half.
+    box = page.locator("#minimap").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + 20)
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + 20)
+    page.mouse.up()
+    page.wait_for_selector("#reset-zoom:not([hidden])")
+    root_bar = page.eval_on_selector(
+        f"#waterfall .wf-row[data-span-id='{root_id}'] .wf-bar", "b => parseFloat(b.style.left)"
+    )
+    assert root_bar == 0, "the root starts before the window: its bar is clipped at the left edge"
+    details = next(s for s in api["spans"] if s["service"].startswith("details"))
+    assert details["start_us"] + details["duration_us"] < api["start_us"] + api["duration_us"] / 2
+    width = page.eval_on_selector(
+        f"#waterfall .wf-row[data-span-id='{details['spanId']}'] .wf-bar", "b => parseFloat(b.style.width)"
+    )
+    assert width == 0, "a span of the first half is outside the zoomed window"
+    first_tick = page.text_content("#ticks .tick")
+    assert first_tick != "0 µs"
+    page.click("#reset-zoom")
+    assert page.text_content("#ticks .tick") == "0 µs"
+
     # Stats table, call graph and the Zipkin download.
     page.wait_for_selector("#stats tr:nth-child(2)")
     assert page.locator("#stats tr").count() == len(api["stats"]) + 1
@@ -218,6 +248,10 @@ def test_large_synthetic_trace_renders_only_what_is_visible_and_scrolls(page, sy
     rows = visible_rows(page)
     assert 10 < len(rows) < 200, "only the rows near the viewport exist"
     assert min(r["pos"] for r in rows) == 0
+    painted_js = """() => { const c = document.getElementById('minimap');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let k = 3; k < data.length; k += 4) if (data[k]) n++; return n; }"""
+    wait_until(lambda: page.evaluate(painted_js) > 1000, timeout=20, what="the minimap drawn")
     page.evaluate("() => { const w = document.getElementById('waterfall'); w.scrollTop = w.scrollHeight; }")
     wait_until(lambda: max(r["pos"] for r in visible_rows(page)) == 9999, timeout=10, what="rows at the end")
     assert len(visible_rows(page)) < 200

@@ -269,3 +269,14 @@ def test_compare_merges_paths_in_tree_order(page):
         ["ra:GET /ra", 2, "a"],
     ]
     assert result["diffs"] == ["p:GET /"]
+
+
+def test_critical_sections_grouped_per_span_in_time_order(page):
+    result = run(
+        page,
+        """const ix = T.layout.buildIndex(spans);
+        const seg = T.layout.criticalSegments(ix, [['b', 20, 40], ['a', 0, 10], ['a', 40, 50], ['b', 10, 15], ['zz', 1, 2]]);
+        const of = i => { const out = []; for (let k = seg.offsets[i]; k < seg.offsets[i + 1]; k++) out.push([seg.starts[k], seg.ends[k]]); return out; };
+        return [of(0), of(1), of(2), of(3), Array.from(seg.offsets)];""",
+    )
+    assert result == [[[0, 10], [40, 50]], [[10, 15], [20, 40]], [], [], [0, 2, 4, 4, 4]]
