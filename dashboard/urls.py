@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from dashboard.core import views as core_views
 from dashboard.services import views as services_views
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("dashboard.accounts.urls")),
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),
+    path("api/openapi.yaml", core_views.openapi, name="openapi"),
     path("api/", include("dashboard.routes.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
     path(
@@ -20,3 +22,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+# Unknown paths under /api/ answer the JSON error body, like every other API error.
+handler404 = "dashboard.core.views.not_found"
