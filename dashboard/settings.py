@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "dashboard.topology",
     "dashboard.services",
     "dashboard.routes",
+    "dashboard.traces",
+    "dashboard.security",
     "dashboard.health",
 ]
 
@@ -200,7 +202,20 @@ HEALTH_FAILING_ERROR_PCT = env_float("MESHSCOPE_HEALTH_FAILING_PCT", 20.0, minim
 # Below this rate (requests/s) an edge counts as idle.
 IDLE_EDGE_RPS = env_float("MESHSCOPE_IDLE_EDGE_RPS", 0.0, minimum=0)
 
+# --- Traces ---------------------------------------------------------------------------------------
+# The live tail reads the trace source this often; a trace counts as complete when no new span
+# arrived for TRACES_TAIL_QUIET_SECONDS; it follows traces that started in the last WINDOW seconds.
+TRACES_TAIL_INTERVAL_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_INTERVAL", 1.0, minimum=0.2)
+TRACES_TAIL_QUIET_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_QUIET", 1.0, minimum=0.1)
+TRACES_TAIL_WINDOW_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_WINDOW", 15.0, minimum=2.0)
+TRACES_TAIL_LIMIT = env_int("MESHSCOPE_TRACES_TAIL_LIMIT", 500, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
+    "traces-tail": {
+        "task": "traces.tail",
+        "schedule": TRACES_TAIL_INTERVAL_SECONDS,
+        "options": {"expires": TRACES_TAIL_INTERVAL_SECONDS * 2},
+    },
     "topology-poll": {
         "task": "topology.poll",
         "schedule": TOPOLOGY_POLL_INTERVAL_SECONDS,

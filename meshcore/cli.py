@@ -35,6 +35,7 @@ PID_FILE = "meshcore.pid"
 def cmd_up(args: argparse.Namespace) -> int:
     from meshcore.local_mesh import LocalMesh, MeshSettings
     from meshcore.statedir import private_umask
+    from meshcore.supervisor import AlreadyRunning, InstanceLock
     from meshcore.traffic import parse_users
 
     try:
@@ -78,7 +79,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         pid_file = settings.state_dir / PID_FILE
         try:
             await mesh.start()
-            pid_file.write_text(str(os.getpid()))
             if not await mesh.wait_ready():
                 not_ready = [c.spec.name for c in mesh.supervisor.children.values() if not c.ready]
                 print(
@@ -94,8 +94,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         finally:
             print("meshcore: stopping every child process...", flush=True)
             await mesh.stop()
+            lock.release()
             pid_file.unlink(missing_ok=True)
 
+    # One mesh per state directory: the lock dies with its holder, so a stale pid file is taken over.
+    lock = InstanceLock(settings.state_dir / PID_FILE)
+    try:
+        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock.acquire()
+    except AlreadyRunning as error:
+        print(
+            f"meshcore up: a mesh is already running with state directory {settings.state_dir} "
+            f"(pid {error.pid}); stop it with `meshcore down` first",
+            file=sys.stderr,
+        )
+        return 1
     asyncio.run(main())
     return 0
 

@@ -2,7 +2,9 @@
 tracer, BookInfo apps, their Envoy sidecars and the ingress gateway as supervised children.
 
 The state directory is private (0700, files 0600): it holds the API token (`api-token`), every
-Envoy's admin socket (`admin/<name>.sock`), resources, traces, logs and bootstraps.
+Envoy's admin socket (`admin/<name>.sock`), resources, traces, logs and bootstraps, and
+`supervisor.json` (see `meshcore.supervisor`): parts `controlplane` (this process), `tracer`,
+`app-<workload>` and `sidecar-<workload>` (the ingress gateway's Envoy is `sidecar-<gateway name>`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from meshcore.controlplane.xds_server import start_xds_server
 from meshcore.model.registry import Registry
 from meshcore.sidecar.binary import envoy_binary
 from meshcore.sidecar.bootstrap import MeshEndpoints, ProxyIdentity, make_bootstrap
-from meshcore.sidecar.supervisor import ProcessSpec, Supervisor
 from meshcore.statedir import private_state_dir, write_private_file
+from meshcore.supervisor import STATE_FILE, ProcessSpec, Supervisor
 from meshcore.traffic import DEFAULT_USERS, TrafficGenerator
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,9 @@ class LocalMesh:
             gateway_address=settings.gateway_address,
             admin_dir=settings.admin_dir,
         )
-        self.supervisor = Supervisor()
+        # supervisor.json in the mesh's state directory: its children plus this process, which
+        # serves the control plane (part "controlplane").
+        self.supervisor = Supervisor(state_file=settings.state_dir / STATE_FILE, self_name="controlplane")
         authority = (
             CertificateAuthority.plugged_in(settings.ca_dir)
             if settings.ca_dir is not None
@@ -162,7 +166,13 @@ class LocalMesh:
             await self.traffic.stop()
         if self._api_runner is not None:
             await self._api_runner.cleanup()
-        await self.supervisor.stop_all()
+        # Proxies first (no request reaches an app that is going away), then the apps, the tracer last
+        # (it still receives the proxies' final spans).
+        children = self.supervisor.children.values()
+        groups = [
+            [m.spec.name for m in children if m.spec.kind == kind] for kind in ("gateway", "sidecar", "app")
+        ]
+        await self.supervisor.stop_all(groups)
         self.checker.close()
         if self._xds_server is not None:
             await self._xds_server.stop(grace=0.5)
@@ -182,6 +192,7 @@ class LocalMesh:
                 "--db", str(self.settings.state_dir / "traces.sqlite3"),
             ],
             log_path=self._log("tracer"),
+            part_name="tracer",
             ready_url=f"{self.settings.tracer_url}/health",
         )  # fmt: skip
 
@@ -199,6 +210,7 @@ class LocalMesh:
                 "--outbound", f"{workload.address}:{workload.outbound_port}",
             ],
             log_path=self._log(f"{workload.name}-app"),
+            part_name=f"app-{workload.name}",
             ready_url=f"http://{workload.address}:{workload.app_port}/health",
         )  # fmt: skip
 
@@ -238,6 +250,7 @@ class LocalMesh:
                 "--drain-time-s", "1",
             ],
             log_path=self._log(name if kind == "gateway" else f"{name}-proxy"),
+            part_name=f"sidecar-{name}",
             # Envoy's /ready answers 200 once its initial xDS config is in force.
             ready_url="http://localhost/ready",
             ready_socket=identity.admin_socket,

@@ -7,13 +7,12 @@ is marked stale instead of failing the poll. A failing registry falls back to th
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from dashboard.core.memory import gc_paused
 from dashboard.sources.envoy import EnvoyAdmin
 from dashboard.sources.errors import SourceError
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
@@ -125,23 +124,6 @@ def refresh_route_annotations(route_store: RouteStore, state: PollState) -> dict
     return cached.get("services")
 
 
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector around one map build.
-
-    The build allocates tens of thousands of short-lived objects (no reference cycles: refcounting
-    frees them), which triggers full collections that rescan the poller's whole heap; at 5,000
-    edges that doubled the build time (90 ms -> 200 ms measured in benchmarks/bench_dashboard.py).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def build_map(
     context: AppenderContext,
     current: dict[str, NodeSample],
@@ -152,7 +134,7 @@ def build_map(
     previous_positions: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[TrafficMap, dict[str, tuple[float, float]]]:
     """The CPU part of a poll: deltas -> TrafficMap -> appenders -> layout. Pure; no I/O."""
-    with _gc_paused():
+    with gc_paused():
         traffic_map = build_traffic_map(
             context.registry,
             current=current,

@@ -47,7 +47,7 @@ from meshcore.model.errors import FieldError, ValidationError, error_body
 from meshcore.model.registry import admin_address
 from meshcore.model.resources import Resource, kind_from_plural
 from meshcore.model.yaml_io import dump_documents
-from meshcore.sidecar.supervisor import Supervisor
+from meshcore.supervisor import Supervisor
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_WAIT_S = 30.0

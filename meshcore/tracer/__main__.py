@@ -2,12 +2,15 @@
 
 Logs "tracer listening on http://HOST:PORT" once the socket accepts connections. On SIGTERM or
 SIGINT it stops accepting, commits the spans already accepted, closes the database, exits 0.
+A writer process that dies is restarted by the store; if it cannot be kept running (its restart
+budget is spent) the tracer exits 1, so that its own supervisor starts a fresh one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -77,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace) -> int:
     store = TraceStore(
         args.db,
         max_spans=args.max_spans,
@@ -105,8 +108,14 @@ async def serve(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        while not stop.is_set() and not store.failed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        if store.failed:
+            log.error("tracer stopping: its span writer cannot be kept running")
+            return 1
         log.info("tracer stopping")
+        return 0
     finally:
         await runner.cleanup()
         store.close()
@@ -123,11 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(serve(args))
+        return asyncio.run(serve(args))
     except OSError as error:
         log.error("tracer failed to start: %s", error)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

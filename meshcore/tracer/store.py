@@ -38,8 +38,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from meshcore.supervisor import RestartPolicy
 from meshcore.tracer.assembly import TraceSummary, merge_spans, summarize
-from meshcore.tracer.model import DependencyLink, ZipkinSpan, loads
+from meshcore.tracer.model import DependencyLink, ZipkinSpan, dumps, loads
 from meshcore.tracer.queries import QueryRequest, matches
 from meshcore.tracer.writer import (
     LINK_BUCKET_US,
@@ -51,8 +52,8 @@ from meshcore.tracer.writer import (
     StoreStats,
     connect,
     prepare_batch,
-    writer_process_main,
 )
+from meshcore.tracer.writer_loop import run_writer_loop, writer_process_main
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ _STOP = object()
 TRACE_SPREAD_US = 60_000_000
 # How many candidate rows the planner reads to estimate how selective an index stream is.
 PROBE_ROWS = 2000
+# A writer process that dies is started again after this backoff; more than `budget` restarts in
+# `budget_window_s` and the store fails (submit refuses, the tracer exits for its supervisor).
+WRITER_RESTARTS = RestartPolicy(initial_backoff_s=0.05, max_backoff_s=2.0, budget=10, budget_window_s=60.0)
+WRITER_START_TIMEOUT_S = 60.0
 
 
 class TraceStore:
@@ -125,24 +130,15 @@ class TraceStore:
         self._inline: SpanWriter | None = None
         self._inline_lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
+        # Process mode: spans sent to the writer process and not yet acknowledged (lost if it dies).
+        self._in_flight = 0
+        self._writer_up = threading.Event()
+        self.writer_restarts = 0
+        self.lost_spans = 0
+        self.writer_last_exit: int | None = None
+        self._writer_started = time.monotonic()
         if writer == "process":
-            # spawn, not fork: this process may already hold SQLite handles and threads.
-            context = multiprocessing.get_context("spawn")
-            inbox_read, self._inbox = context.Pipe(duplex=False)
-            self._outbox, outbox_write = context.Pipe(duplex=False)
-            self._process = context.Process(
-                target=writer_process_main,
-                args=(self.path, max_spans, self.retention_us, inbox_read, outbox_write),
-                name="tracer-writer",
-                daemon=True,
-            )
-            self._process.start()
-            inbox_read.close()
-            outbox_write.close()
-            if not self._outbox.poll(60):
-                raise RuntimeError("tracer writer process did not start")
-            message = self._outbox.recv()
-            self.stats.spans = message[1]
+            self._start_writer_process()
             self._start_thread(self._send_loop, "tracer-writer-send")
             self._start_thread(self._ack_loop, "tracer-writer-ack")
         else:
@@ -241,63 +237,171 @@ class TraceStore:
 
     def _thread_loop(self) -> None:
         assert self._inline is not None
-        last_idle = time.monotonic()
-        while True:
+        writer = self._inline
+
+        def next_batches(timeout: float) -> tuple[list[PreparedBatch], int, bool]:
             try:
-                first = self._queue.get(timeout=1.0)
+                first = self._queue.get(timeout=timeout)
             except queue.Empty:
                 first = None
-            batches, count, stop = self._drain(first)
-            try:
-                now = int(time.time() * 1_000_000)
-                with self._inline_lock:
-                    if batches:
-                        self._inline.write_isolating(batches, now)
-                    elif time.monotonic() - last_idle > 1.0:
-                        last_idle = time.monotonic()
-                        self._inline.idle(now)
-                    self._copy_stats(self._inline.stats)
-            except Exception:
-                # Losing a batch must be loud, never silent; the writer keeps serving.
-                log.exception("tracer store: failed to write %d spans", count)
-            finally:
-                self._release(count)
-            if stop:
-                return
+            return self._drain(first)
+
+        def report(count: int) -> bool:
+            self._copy_stats(writer.stats)
+            self._release(count)
+            return True
+
+        run_writer_loop(writer, next_batches, report, guard=lambda: self._inline_lock)
+
+    def _start_writer_process(self) -> None:
+        """Start a writer process and wait for its "ready" (RuntimeError if it does not come)."""
+        # spawn, not fork: this process may already hold SQLite handles and threads.
+        context = multiprocessing.get_context("spawn")
+        inbox_read, inbox = context.Pipe(duplex=False)
+        outbox, outbox_write = context.Pipe(duplex=False)
+        process = context.Process(
+            target=writer_process_main,
+            args=(self.path, self.max_spans, self.retention_us, inbox_read, outbox_write),
+            name="tracer-writer",
+            daemon=True,
+        )
+        process.start()
+        inbox_read.close()
+        outbox_write.close()
+        try:
+            ready = outbox.poll(WRITER_START_TIMEOUT_S)
+            message = outbox.recv() if ready else None
+        except (OSError, EOFError):
+            message = None
+        if message is None or message[0] != "ready":
+            process.kill()
+            raise RuntimeError("tracer writer process did not start")
+        self.stats.spans = message[1]
+        self._inbox, self._outbox, self._process = inbox, outbox, process
+        self._writer_started = time.monotonic()
+        self._writer_up.set()
 
     def _send_loop(self) -> None:
-        """Process mode: forward queued batches to the writer process (pickling happens here)."""
+        """Process mode: forward queued batches to the writer process (pickling happens here).
+
+        While the writer is down (being restarted) the batches wait here and in the queue; a batch
+        whose send failed never reached the writer and is sent again to the next one.
+        """
         while True:
-            batches, _count, stop = self._drain(self._queue.get())
-            try:
-                if batches:
-                    self._inbox.send(batches)
-                if stop:
-                    self._inbox.send(None)
-                    return
-            except (OSError, EOFError):
-                log.error("tracer store: writer process is gone; rejecting new spans")
-                self._fail()
-                return
+            batches, count, stop = self._drain(self._queue.get())
+            while True:
+                if not self._writer_up.wait(1.0):
+                    if self._failed:
+                        self._release(count)
+                        return
+                    continue
+                try:
+                    if batches:
+                        with self._pending_lock:
+                            self._in_flight += count
+                        try:
+                            self._inbox.send(batches)
+                        except BaseException:
+                            with self._pending_lock:
+                                self._in_flight -= count
+                            raise
+                    if stop:
+                        self._inbox.send(None)
+                        return
+                    break
+                except (OSError, EOFError, ValueError):
+                    # The writer died: the ack loop restarts it; these go to the next one.
+                    self._writer_up.clear()
 
     def _ack_loop(self) -> None:
-        """Process mode: apply the writer's acknowledgements to `stats` and wake `flush()`."""
+        """Process mode: apply the writer's acknowledgements to `stats` and wake `flush()`; when
+        the writer process dies, count what it held as lost and start a new one (with backoff)."""
+        recent: list[float] = []
+        streak = 0
         while True:
             try:
                 message = self._outbox.recv()
             except (OSError, EOFError):
-                if not self._closed:
-                    log.error("tracer store: writer process exited unexpectedly")
-                self._fail()
+                message = None
+            if message is not None and message[0] == "stopped":
                 return
-            if message[0] == "stopped":
+            if message is not None:
+                _, count, spans, written, expired = message
+                with self._pending_lock:
+                    self._in_flight -= count
+                self.stats.spans = spans
+                self.stats.written = written
+                self.stats.expired = expired
+                self.stats.write_batches += 1 if count else 0
+                self._release(count)
+                continue
+            # The writer process is gone.
+            self._writer_up.clear()
+            process = self._process
+            if process is not None:
+                process.join(5)
+                self.writer_last_exit = process.exitcode
+            with self._pending_lock:
+                lost, self._in_flight = self._in_flight, 0
+            self.lost_spans += lost
+            self._release(lost)
+            if self._closed:
+                self._fail()  # nothing will restart it: the send loop must not wait for it
                 return
-            _, count, spans, written, expired = message
-            self.stats.spans = spans
-            self.stats.written = written
-            self.stats.expired = expired
-            self.stats.write_batches += 1 if count else 0
-            self._release(count)
+            log.error(
+                "tracer store: writer process exited (%s); %d accepted spans it held are lost; restarting",
+                self.writer_last_exit,
+                lost,
+            )
+            now = time.monotonic()
+            recent = [t for t in recent if t > now - WRITER_RESTARTS.budget_window_s]
+            if (
+                process is not None
+                and now - getattr(self, "_writer_started", now) > WRITER_RESTARTS.stable_after_s
+            ):
+                streak = 0
+            while True:
+                if len(recent) >= WRITER_RESTARTS.budget:
+                    log.error("tracer store: writer restarted %d times in a minute; giving up", len(recent))
+                    self._fail()
+                    return
+                time.sleep(WRITER_RESTARTS.delay(streak))
+                streak += 1
+                recent.append(time.monotonic())
+                if self._closed:
+                    return
+                try:
+                    self._start_writer_process()
+                except RuntimeError:
+                    log.exception("tracer store: could not restart the writer process")
+                    continue
+                self.writer_restarts += 1
+                log.warning("tracer store: writer process restarted (pid %s)", self._process.pid)
+                break
+
+    def writer_state(self) -> dict[str, Any]:
+        """The writer's health for /health and /metrics: status UP | DOWN, mode, pid (process
+        mode), restarts, lost_spans (accepted spans that died with a writer process), last_exit."""
+        if self.mode == "process":
+            process = self._process
+            up = self._writer_up.is_set() and process is not None and process.is_alive() and not self._failed
+            pid = process.pid if process is not None and up else None
+        else:
+            up = not self._failed and (self.mode == "inline" or any(t.is_alive() for t in self._threads))
+            pid = None
+        return {
+            "status": "UP" if up else "DOWN",
+            "mode": self.mode,
+            "pid": pid,
+            "restarts": self.writer_restarts,
+            "lost_spans": self.lost_spans,
+            "last_exit": self.writer_last_exit,
+        }
+
+    @property
+    def failed(self) -> bool:
+        """True once the writer could not be kept running: the store accepts no more spans."""
+        return self._failed
 
     def _fail(self) -> None:
         with self._idle:
@@ -361,9 +465,38 @@ class TraceStore:
         rows = self._reader().execute("SELECT json FROM spans WHERE trace_id = ?", (trace_id,))
         return [loads(row[0]) for row in rows]
 
+    def has_trace(self, trace_id: str) -> bool:
+        """Whether any span of this trace is stored (one index probe). `trace_id` must be normalized."""
+        row = self._reader().execute("SELECT 1 FROM spans WHERE trace_id = ? LIMIT 1", (trace_id,)).fetchone()
+        return row is not None
+
     def get_trace(self, trace_id: str) -> list[ZipkinSpan]:
         """The merged spans of one trace ([] when unknown). `trace_id` must be normalized."""
         return merge_spans(self._raw_spans(trace_id))
+
+    def get_trace_json(self, trace_id: str) -> str | None:
+        """The JSON text of `get_trace` (None when unknown), as /api/v2/trace/{id} answers it.
+
+        When no span arrived in pieces and no server half needs its client's parentId (the common
+        case), the stored JSON of each span is joined as it is, ordered by timestamp: no parse and
+        no re-serialization, which is most of the cost of a 50,000-span trace. Otherwise the spans
+        are merged as `get_trace` does.
+        """
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT id, shared, parent_id, json FROM spans WHERE trace_id = ? ORDER BY ts, shared",
+                (trace_id,),
+            )
+            .fetchall()
+        )
+        if not rows:
+            return None
+        if len({(row[0], row[1]) for row in rows}) == len(rows):
+            parents = {row[0]: row[2] for row in rows if not row[1]}
+            if not any(row[1] and row[2] is None and parents.get(row[0]) for row in rows):
+                return "[" + ",".join(row[3] for row in rows) + "]"
+        return dumps(merge_spans([loads(row[3]) for row in rows]))
 
     def trace_summary(self, trace_id: str) -> TraceSummary | None:
         """Root service, start and duration (µs, clock skew corrected), span count and error flag

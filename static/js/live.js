@@ -3,8 +3,8 @@
 // the worst state among the page's connections: "reconnecting" > "stale since 12:03:04" >
 // "connecting" > "live". A connection opened with `staleAfterMs` turns stale when no event arrived
 // for that long while it is open (the topology feed: 3 poll intervals, see connectTopology).
-// Usage: MeshscopeLive.connect("/ws/routes/", {onEvent(msg) {...}}) or
-//        MeshscopeLive.connectTopology({onEvent(msg) {...}}).
+// Usage: MeshscopeLive.connect("/ws/routes/", {onEvent(msg) {...}, onOpen() {...}}) or
+//        MeshscopeLive.connectTopology({onEvent(msg) {...}}); both return {close(), send(message)}.
 (function () {
   "use strict";
   const MIN_DELAY_MS = 500;
@@ -103,6 +103,13 @@
         if (socket) { socket.onclose = null; socket.close(); }
         connections.splice(connections.indexOf(entry), 1);
         render();
+      },
+      // Send a JSON message now if connected; returns false otherwise (resend it from onOpen, which
+      // runs again after every reconnect).
+      send: function (message) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify(message));
+        return true;
       },
     };
   }

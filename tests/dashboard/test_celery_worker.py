@@ -12,9 +12,11 @@ import asyncio
 import pytest
 from celery import Celery
 from channels_redis.core import RedisChannelLayer
+from redis import exceptions as redis_errors
 
 from tests.dashboard.procs import count_rows, dashboard_env, migrate, start_worker
 from tests.support.processes import log_tail, stop_process
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -25,6 +27,14 @@ def worker(tmp_path, redis_server, fake_mesh):
     env = dashboard_env(tmp_path, redis_server.url, fake_mesh.api_url)
     migrate(env, tmp_path / "migrate.log")
     process = start_worker(env, tmp_path / "worker.log")
+    # A loaded machine can take longer than the event wait below just to import the worker: wait
+    # for Celery's "ready" line first, so the event wait measures only the poll.
+    wait_until(
+        lambda: " ready." in (tmp_path / "worker.log").read_text(errors="replace"),
+        timeout=120,
+        interval=0.2,
+        what="the Celery worker to be ready",
+    )
     try:
         yield process, tmp_path, env
     finally:
@@ -40,10 +50,11 @@ async def test_poll_task_runs_in_a_real_worker_and_publishes(worker, redis_serve
     await layer.group_add("topology", channel)
     client = Celery("test-client", broker=redis_server.url)
 
-    async def next_event(timeout: float = 30.0) -> dict:
+    async def next_event(timeout: float = 60.0) -> dict:
         try:
             return await asyncio.wait_for(layer.receive(channel), timeout)
-        except TimeoutError:
+        # redis-py turns the cancellation at the deadline into its own TimeoutError.
+        except (TimeoutError, redis_errors.TimeoutError):
             raise AssertionError("no topology.updated event\n" + log_tail(state_dir / "worker.log")) from None
 
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from meshcore.supervisor import read_state
 from tests.meshcore.e2e.test_state_and_token import open_to_others
 from tests.support.ports import free_port, free_port_block
 from tests.support.processes import log_tail, stop_process
@@ -171,3 +172,77 @@ def test_stack_with_the_real_mesh_stops_every_envoy(tmp_path):
         ctrl_c_and_check_nothing_is_left(process, log, started | everything)
     finally:
         stop_process(process)
+
+
+def supervised(state: Path) -> dict:
+    """The launcher's supervisor.json parts ({} while not written yet)."""
+    document = read_state(state / "supervisor.json")
+    return document["parts"] if document else {}
+
+
+def test_every_dashboard_part_heals_alone_and_a_killed_launcher_leaves_nothing(tmp_path, fake_mesh):
+    """kill -9 of Redis, Daphne, the Celery worker and beat, one at a time: each is back (restart
+    counted, exit reported) while the others keep their pids; a second launcher is refused; logins
+    and users survive; SIGKILL of the launcher takes every part with it."""
+    port = free_port()
+    env = {"MESHCORE_API_URL": fake_mesh.api_url}
+    process, log = start_stack(tmp_path, port, ["--no-mesh"], env)
+    state = tmp_path / "state"
+    try:
+        wait_until(lambda: "Meshscope is up" in log.read_text() or process.poll() is not None, timeout=90)
+        password = re.search(r"with password: (\S+)", log.read_text()).group(1)
+        names = ("redis", "daphne", "celery-worker", "celery-beat")
+        wait_until(
+            lambda: all(supervised(state).get(n, {}).get("state") == "running" for n in names), timeout=30
+        )
+
+        second = subprocess.run(
+            [sys.executable, "-m", "dashboard.stack", "--no-mesh", "--port", str(free_port())],
+            cwd=REPO,
+            env={**os.environ, "MESHSCOPE_STATE_DIR": str(state), **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1 and "already running" in second.stdout, second.stdout + second.stderr
+        assert str(process.pid) in second.stdout
+
+        for name in names:
+            before = supervised(state)
+            victim = before[name]["pid"]
+            os.kill(victim, signal.SIGKILL)
+
+            def back(name=name, victim=victim, restarts=before[name]["restarts"]):
+                part = supervised(state).get(name, {})
+                return part if part.get("state") == "running" and part["pid"] not in (None, victim) else None
+
+            part = wait_until(back, timeout=30, what=f"{name} restarted")
+            assert part["restarts"] == before[name]["restarts"] + 1
+            assert part["last_exit"]["signal"] == signal.SIGKILL
+            others = {n: p["pid"] for n, p in supervised(state).items() if n != name}
+            assert others == {n: p["pid"] for n, p in before.items() if n != name}, f"{name} took others down"
+            assert f"restarted {name}" in log.read_text()
+        # Daphne answers again and the admin (in the database) is still there.
+        dashboard = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: log_in(dashboard, "admin", password), timeout=30, what="a login after the restarts"
+        )
+
+        pids = {p["pid"] for p in supervised(state).values()} | {p.pid for p in descendants(process.pid)}
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        wait_until(
+            lambda: not [pid for pid in pids if alive(pid)],
+            timeout=15,
+            what="every part dies with the launcher",
+        )
+    finally:
+        stop_process(process)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

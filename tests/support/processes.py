@@ -1,13 +1,18 @@
-"""Start real child processes for tests and stop them by PID."""
+"""Start real child processes for tests and stop them by PID.
+
+The same start and stop rules as `meshcore.supervisor` (own session, PR_SET_PDEATHSIG, the process
+group killed when the child does not stop): a test run that is killed leaves no server behind.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from meshcore.supervisor import die_with_parent, kill_group
 
 
 def start_process(
@@ -23,6 +28,7 @@ def start_process(
         env={**os.environ, **(env or {})},
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
 
 
@@ -34,8 +40,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> int | None
     try:
         return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_group(process.pid)
         return process.wait(timeout=5)
 
 

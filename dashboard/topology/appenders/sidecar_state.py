@@ -1,6 +1,7 @@
 """Sidecar state from the control plane: process up/restarting/stopped, xDS connection, NACKs.
 
-Sets `node.sidecar` on workloads and the gateway. A stopped or unreachable sidecar (or a stopped
+Sets `node.sidecar` on workloads and the gateway (with `node_id`, the Envoy node id that proxy
+writes into the `node_id` tag of its spans, so the map can link a proxy to its traces). A stopped or unreachable sidecar (or a stopped
 app) makes the node failing; a restarting one, a disconnected one or a NACKed config makes it at
 least degraded.
 """
@@ -30,6 +31,7 @@ class SidecarStateAppender:
             if status is not None:
                 process = status.process
                 info.update(
+                    node_id=status.node_id,
                     state="up" if process.state == "running" else process.state,
                     connected=status.connected,
                     config_version=status.config_version,
@@ -38,14 +40,18 @@ class SidecarStateAppender:
                     restarts=process.restarts,
                     pid=process.pid,
                 )
-                if process.state == "stopped":
+                # "failed": the supervisor gave up restarting it (its restart budget is spent).
+                if process.state in ("stopped", "failed"):
                     _raise_to(node, "failing")
                 elif process.state == "restarting" or not status.connected:
                     _raise_to(node, "degraded")
                 if status.app_process is not None:
                     info["app"] = "up" if status.app_process.state == "running" else status.app_process.state
                     if status.app_process.state != "running":
-                        _raise_to(node, "failing" if status.app_process.state == "stopped" else "degraded")
+                        _raise_to(
+                            node,
+                            "failing" if status.app_process.state in ("stopped", "failed") else "degraded",
+                        )
                 if status.nack:
                     node.flags.append("nack")
                     _raise_to(node, "degraded")

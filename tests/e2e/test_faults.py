@@ -1,0 +1,112 @@
+"""The fault suite: under steady gateway traffic, kill -9 one part of `make run` at a time.
+
+For each part: gateway requests that do not depend on it keep succeeding (counted), the part is
+back within 30 s (its supervisor.json entry, or the tracer's /health for its writer), the map is
+fresh again, and nothing stored is lost (mesh resources, audit revisions, users). Killing the
+control plane (`meshcore up`, which is also the parent of every Envoy and app) restarts the whole
+mesh: gateway requests fail until it is back, which is why it is killed last but one. Last, a
+SIGKILL of the launcher leaves no process behind.
+
+One stack for the module (starting it costs about a minute); slow, so marked `mesh` and bounded.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.support.faults import (
+    CONTROL_PLANE,
+    STACK_PARTS,
+    WRITER,
+    FaultStack,
+    GatewayTraffic,
+    alive,
+    launcher_descendants,
+    no_process_left,
+    recover,
+)
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.mesh, pytest.mark.timeout(1200)]
+
+RATINGS_V1 = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ratings
+spec:
+  host: ratings
+  subsets:
+  - name: v1
+    labels: {version: v1}
+"""
+STORED = (
+    "from django.contrib.auth import get_user_model; from dashboard.routes.models import Revision; "
+    "print(get_user_model().objects.count(), Revision.objects.count())"
+)
+# Parts whose death the gateway's requests must not notice (the mesh serves without them).
+GATEWAY_INDEPENDENT = (*STACK_PARTS, "tracer", WRITER, "sidecar-ratings-v1", "app-ratings-v1")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = FaultStack(tmp_path_factory.mktemp("faults"))
+    try:
+        yield running.wait_up()
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def traffic(stack):
+    generator = GatewayTraffic(stack.gateway_url + "/productpage").start()
+    yield generator
+    generator.stop()
+
+
+@pytest.fixture(scope="module")
+def stored(stack):
+    """What is stored before the kills: a mesh resource, the users and the audit revisions."""
+    reply = stack.api("POST", "/api/v1/apply", data=RATINGS_V1, headers={"Content-Type": "application/yaml"})
+    assert reply.status_code == 200, reply.text
+    return {
+        "resource": stack.api("GET", "/api/v1/destinationrules/ratings").json(),
+        "db": stack.manage(STORED),
+    }
+
+
+@pytest.mark.parametrize("part", [*GATEWAY_INDEPENDENT, CONTROL_PLANE])
+def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stored, part):
+    restarts = stack.restarts(part)
+    others = {p: stack.pid(p) for p in (*STACK_PARTS, CONTROL_PLANE) if p != part}
+    result = recover(stack, traffic, part, timeout=30 if part != CONTROL_PLANE else 90)
+    print(
+        f"{part}: back in {result['seconds']:.1f} s; gateway {result['succeeded']} ok, {result['failed']} failed"
+    )
+    assert stack.restarts(part) == restarts + 1
+    if part != WRITER:
+        exit_report = stack.parts()["mesh" if part == CONTROL_PLANE else part]["last_exit"]
+        assert exit_report["signal"] == signal.SIGKILL
+    # Nothing else was restarted: a dashboard part dying never stops the mesh, nor the reverse.
+    assert {p: stack.pid(p) for p in others} == others
+    if part in GATEWAY_INDEPENDENT:
+        assert result["succeeded"] > 0 and result["failed"] == 0, result
+    # The map is fresh again (the poller, Redis and the mesh all answer once more).
+    opener = wait_until(stack.login, timeout=60, what="a login")
+    wait_until(lambda: stack.map_fresh(opener), timeout=90, what="a fresh map")
+    # Nothing stored is lost.
+    assert stack.api("GET", "/api/v1/destinationrules/ratings").json() == stored["resource"]
+    assert stack.manage(STORED) == stored["db"]
+
+
+def test_sigkill_of_the_launcher_leaves_no_process(stack, traffic):
+    traffic.stop()
+    pids = launcher_descendants(stack) | {stack.pid(p) for p in (*STACK_PARTS, CONTROL_PLANE)}
+    pids.discard(None)
+    assert len(pids) > 10
+    stack.process.send_signal(signal.SIGKILL)
+    stack.process.wait(timeout=10)
+    wait_until(no_process_left(pids), timeout=30, what="every process gone")
+    assert not alive(stack.process.pid)
