@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.bench_mesh import ISTIO_ADDED_P90_MS, paced
@@ -156,6 +157,7 @@ async def secret_pushes(root: Path) -> list[float]:
 
 
 def run() -> list[Figure]:
+    load_before = os.getloadavg()[0]
     figures = [issuing_cost()]
     with tempfile.TemporaryDirectory() as root:
         pushes = asyncio.run(secret_pushes(Path(root)))
@@ -165,4 +167,6 @@ def run() -> list[Figure]:
         Figure("rotated secret push to ACK, p95", percentile(pushes, 0.95), "ms"),
     ]  # fmt: skip
     figures += data_plane()
-    return figures
+    # Other work on the machine moves these figures: say how busy it was (1-minute load average).
+    load = f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    return [replace(f, note=f"{f.note}; {load}" if f.note else load) for f in figures]

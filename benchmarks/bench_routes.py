@@ -111,6 +111,7 @@ def run() -> list[Figure]:
                 redis.url,
                 mesh.api_url,
                 MESHCORE_TRACER_URL=mesh.tracer_url,
+                MESHCORE_STATE_DIR=str(mesh.state_dir),
                 MESHSCOPE_WHATIF_MINUTES=str(max(1, TRAFFIC_SECONDS // 60)),
             )
             wait_until(mesh.all_in_sync, timeout=30, what="every proxy in sync")

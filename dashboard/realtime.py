@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 TOPOLOGY_GROUP = "topology"
+TRACES_GROUP = "traces"
 
 
 def event(event_type: str, data: Any) -> dict[str, Any]:

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "dashboard.topology",
     "dashboard.services",
     "dashboard.routes",
+    "dashboard.traces",
+    "dashboard.security",
+    "dashboard.health",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.topology.context.live_feed",
             ]
         },
     }
@@ -165,9 +169,8 @@ MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
 # the token of the mesh whose state directory is MESHCORE_STATE_DIR (default: the one `make run`
 # starts in <state dir>/mesh). A file is read at each call.
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
-MESHCORE_API_TOKEN_FILE = env_str(
-    "MESHCORE_API_TOKEN_FILE", str(Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh") / "api-token")
-)
+MESH_STATE_DIR = Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh")
+MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(MESH_STATE_DIR / "api-token"))
 # Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
 REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
 # Every call to a source gives up after this many seconds; the data is then marked stale.
@@ -199,7 +202,20 @@ HEALTH_FAILING_ERROR_PCT = env_float("MESHSCOPE_HEALTH_FAILING_PCT", 20.0, minim
 # Below this rate (requests/s) an edge counts as idle.
 IDLE_EDGE_RPS = env_float("MESHSCOPE_IDLE_EDGE_RPS", 0.0, minimum=0)
 
+# --- Traces ---------------------------------------------------------------------------------------
+# The live tail reads the trace source this often; a trace counts as complete when no new span
+# arrived for TRACES_TAIL_QUIET_SECONDS; it follows traces that started in the last WINDOW seconds.
+TRACES_TAIL_INTERVAL_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_INTERVAL", 1.0, minimum=0.2)
+TRACES_TAIL_QUIET_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_QUIET", 1.0, minimum=0.1)
+TRACES_TAIL_WINDOW_SECONDS = env_float("MESHSCOPE_TRACES_TAIL_WINDOW", 15.0, minimum=2.0)
+TRACES_TAIL_LIMIT = env_int("MESHSCOPE_TRACES_TAIL_LIMIT", 500, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
+    "traces-tail": {
+        "task": "traces.tail",
+        "schedule": TRACES_TAIL_INTERVAL_SECONDS,
+        "options": {"expires": TRACES_TAIL_INTERVAL_SECONDS * 2},
+    },
     "topology-poll": {
         "task": "topology.poll",
         "schedule": TOPOLOGY_POLL_INTERVAL_SECONDS,
@@ -217,6 +233,21 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": WHATIF_REFRESH_SECONDS * 2},
     },
 }
+
+# --- Health and self-observability ------------------------------------------------------------------
+# The health report runs every probe at once and waits at most this long (seconds) in all.
+HEALTH_DEADLINE_SECONDS = env_float("MESHSCOPE_HEALTH_DEADLINE", 2.0, minimum=0.1)
+# The supervisors' state files, read in this order (the first wins for a part named in several):
+# the stack's own, then the mesh's (`meshcore up` keeps its own in its state directory).
+SUPERVISOR_FILES = env_list(
+    "MESHSCOPE_SUPERVISOR_FILES",
+    [str(STATE_DIR / "supervisor.json"), str(MESH_STATE_DIR / "supervisor.json")],
+)
+# /metrics answers a logged-in user, or `Authorization: Bearer <token>` with this token
+# (MESHSCOPE_METRICS_TOKEN or _FILE); without one, a token is generated into the state directory
+# at the first scrape (<state dir>/metrics-token, 0600) for Prometheus' `credentials_file`.
+METRICS_TOKEN = env_secret("MESHSCOPE_METRICS_TOKEN", "")
+METRICS_TOKEN_FILE = STATE_DIR / "metrics-token"
 
 # --- Static files: our own plus Plotly.js straight from the plotly wheel ----------------------------
 STATIC_URL = "/static/"

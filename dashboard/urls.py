@@ -9,10 +9,14 @@ from dashboard.services import views as services_views
 
 urlpatterns = [
     path("", include("dashboard.topology.urls")),
+    path("", include("dashboard.health.urls")),
     path("accounts/", include("dashboard.accounts.urls")),
     path("services/", include("dashboard.services.urls")),
     path("routes/", include("dashboard.routes.urls")),
+    path("traces/", include("dashboard.traces.urls")),
+    path("security/", include("dashboard.security.urls")),
     path("api/", include("dashboard.routes.api_urls")),
+    path("api/", include("dashboard.traces.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
     path(
         "api/workloads/<str:name>/metrics", services_views.api_workload_metrics, name="api-workload-metrics"

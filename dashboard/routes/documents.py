@@ -346,6 +346,19 @@ def set_traffic_policy(
     return result
 
 
+def set_tls_mode(document: Mapping[str, Any], mode: str | None) -> Document:
+    """Set the rule-wide client TLS mode (`trafficPolicy.tls.mode`: ISTIO_MUTUAL, DISABLE); None
+    removes it (Istio's auto mTLS). Other tls fields and the subsets' own policies are kept."""
+    result = copy_document(document)
+    policy = result["spec"].setdefault("trafficPolicy", {})
+    tls = dict(policy.get("tls") or {})
+    _set_or_drop(tls, "mode", mode)
+    _set_or_drop(policy, "tls", tls or None)
+    if not policy:
+        result["spec"].pop("trafficPolicy")
+    return result
+
+
 # --- reading documents for the pages -----------------------------------------------------------
 
 

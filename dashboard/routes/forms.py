@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 
 from dashboard.routes import conditions, documents
+from dashboard.security.documents import set_peer_authentication
 from meshcore.model.durations import parse_duration
 from meshcore.model.istio_schema import retry_on_problem
 from meshcore.model.regexes import regex_problem
@@ -35,6 +36,8 @@ class Target:
     versions: tuple[str, ...]
     virtual_service: Document | None
     destination_rule: Document | None
+    # The PeerAuthentication selecting exactly the service's workloads (app=<service>), if stored.
+    peer_authentication: Document | None = None
 
     def version_of_subset(self) -> dict[str, str]:
         subsets = (self.destination_rule or {}).get("spec", {}).get("subsets", [])
@@ -44,7 +47,7 @@ class Target:
         return list((self.virtual_service or {}).get("spec", {}).get("http", []) or [])
 
 
-def _pin(document: Document, base: str) -> Document:
+def pin(document: Document, base: str) -> Document:
     """`document` with the resourceVersion the form was opened on. An object that did not exist
     then but does now gets version "0", which the store refuses (409) as it would any stale one."""
     if base == NOT_STORED:
@@ -86,6 +89,7 @@ class ChangeForm(forms.Form):
     reason = forms.CharField(label="Reason (for the audit log)", required=False, max_length=500)
     base_virtual_service = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
     base_destination_rule = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
+    base_peer_authentication = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         self.target = target
@@ -96,17 +100,21 @@ class ChangeForm(forms.Form):
         self.initial.setdefault(
             "base_destination_rule", documents.resource_version(target.destination_rule) or NOT_STORED
         )
+        self.initial.setdefault(
+            "base_peer_authentication", documents.resource_version(target.peer_authentication) or NOT_STORED
+        )
 
     def build(self) -> list[Document]:  # pragma: no cover - every action defines it
         raise NotImplementedError
 
     def documents(self) -> list[Document]:
-        """The documents to apply, each pinned to the version the user saw (see `_pin`)."""
+        """The documents to apply, each pinned to the version the user saw (see `pin`)."""
         bases = {
             "VirtualService": self.cleaned_data.get("base_virtual_service", ""),
             "DestinationRule": self.cleaned_data.get("base_destination_rule", ""),
+            "PeerAuthentication": self.cleaned_data.get("base_peer_authentication", ""),
         }
-        return [_pin(document, bases.get(document["kind"], "")) for document in self.build()]
+        return [pin(document, bases.get(document["kind"], "")) for document in self.build()]
 
     def _with_subsets(self, virtual_service: Document, versions: list[str]) -> list[Document]:
         rule = documents.ensure_subsets(
@@ -489,8 +497,24 @@ LOAD_BALANCERS = [
 ]
 
 
+TLS_MODES = [
+    ("", "Istio's auto mTLS (mTLS where the server accepts it)"),
+    ("ISTIO_MUTUAL", "ISTIO_MUTUAL (always mTLS)"),
+    ("DISABLE", "DISABLE (plaintext)"),
+]
+PEER_AUTHENTICATION_MODES = [
+    ("", "no PeerAuthentication of its own (as the namespace or mesh says)"),
+    ("STRICT", "STRICT (mTLS only)"),
+    ("PERMISSIVE", "PERMISSIVE (mTLS and plaintext)"),
+    ("DISABLE", "DISABLE (plaintext only)"),
+]
+
+
 class TrafficPolicyForm(ChangeForm):
-    """The DestinationRule's load balancing, circuit breaking and outlier detection."""
+    """The DestinationRule's load balancing, circuit breaking, outlier detection and client TLS
+    mode (trafficPolicy.tls.mode), and the mode the service's workloads accept: a PeerAuthentication
+    selecting app=<service> (Kiali's wizard does the same). Leaving the PeerAuthentication mode empty
+    writes none (a stored one stays as it is; delete it from its page)."""
 
     load_balancer = forms.ChoiceField(label="Load balancing", choices=LOAD_BALANCERS, required=False)
     hash_key = forms.CharField(label="Header or cookie name", required=False, max_length=100)
@@ -508,12 +532,22 @@ class TrafficPolicyForm(ChangeForm):
     max_ejection_percent = forms.IntegerField(
         label="Max ejection %", required=False, min_value=0, max_value=100
     )
+    tls_mode = forms.ChoiceField(label="Client TLS mode", choices=TLS_MODES, required=False)
+    peer_authentication_mode = forms.ChoiceField(
+        label="Workloads accept (PeerAuthentication)", choices=PEER_AUTHENTICATION_MODES, required=False
+    )
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
         if args and args[0] is not None:
             return
         policy = (target.destination_rule or {}).get("spec", {}).get("trafficPolicy", {})
+        self.initial.update(
+            tls_mode=(policy.get("tls") or {}).get("mode", ""),
+            peer_authentication_mode=(
+                (target.peer_authentication or {}).get("spec", {}).get("mtls") or {}
+            ).get("mode", ""),
+        )
         balancer = policy.get("loadBalancer") or {}
         hashing = balancer.get("consistentHash") or {}
         tcp = (policy.get("connectionPool") or {}).get("tcp", {})
@@ -603,16 +637,34 @@ class TrafficPolicyForm(ChangeForm):
             )
             or None
         )
-        return [
-            documents.set_traffic_policy(
-                self.target.destination_rule,
-                self.target.service,
-                self.target.namespace,
-                self._load_balancer(),
-                pool,
-                outlier,
+        rule = documents.set_traffic_policy(
+            self.target.destination_rule,
+            self.target.service,
+            self.target.namespace,
+            self._load_balancer(),
+            pool,
+            outlier,
+        )
+        built = [documents.set_tls_mode(rule, self.cleaned_data.get("tls_mode") or None)]
+        mode = self.cleaned_data.get("peer_authentication_mode")
+        if mode:
+            built.append(
+                set_peer_authentication(
+                    self.target.peer_authentication,
+                    self.target.service,
+                    self.target.namespace,
+                    {"app": self.target.service},
+                    mode,
+                    _stored_port_modes(self.target.peer_authentication),
+                )
             )
-        ]
+        return built
+
+
+def _stored_port_modes(document: Document | None) -> dict[int, str]:
+    """The stored portLevelMtls (kept: this form sets only the workloads' overall mode)."""
+    ports = ((document or {}).get("spec") or {}).get("portLevelMtls") or {}
+    return {int(port): (entry or {}).get("mode", "UNSET") for port, entry in ports.items()}
 
 
 ACTIONS: dict[str, tuple[str, type[ChangeForm]]] = {

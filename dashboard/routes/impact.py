@@ -24,7 +24,8 @@ def _means(series: Mapping[str, list]) -> dict[str, float | None]:
 
 
 def _window(documents: Sequence[Mapping[str, Any]], service: str) -> dict[str, dict[str, float | None]]:
-    series = service_series(list(documents), service)
+    # Per-poll rates: the windows before and after a change are averaged here, not smoothed.
+    series = service_series(list(documents), service, window_s=None)
     return {group: _means(values) for group, values in series["inbound"].items()}
 
 

@@ -18,18 +18,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dashboard.routes import diffing, documents, service
 from dashboard.routes.forms import ACTIONS, Target, YamlForm
 from dashboard.routes.models import Revision
+from dashboard.security.preview import security_changes, touches_security
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
-from dashboard.sources.routestore import PLURALS
+from dashboard.sources.routestore import PLURALS, ROUTING_PLURALS, SECURITY_PLURALS
 
 Document = dict[str, Any]
 
 
-def _forbidden(request: HttpRequest, error: Exception) -> HttpResponse:
+def forbidden(request: HttpRequest, error: Exception) -> HttpResponse:
     return render(request, "routes/forbidden.html", {"message": str(error)}, status=403)
 
 
-def _unavailable(request: HttpRequest, error: SourceError) -> HttpResponse:
+def unavailable(request: HttpRequest, error: SourceError) -> HttpResponse:
     return render(request, "routes/unavailable.html", {"message": str(error)}, status=502)
 
 
@@ -54,10 +55,10 @@ def _sync_rows() -> tuple[list[Any], str]:
 def route_list(request: HttpRequest) -> HttpResponse:
     store = configured.route_store()
     try:
-        objects = {plural: store.list(plural) for plural in PLURALS}
+        objects = {plural: store.list(plural) for plural in ROUTING_PLURALS}
         registry = configured.registry_source().registry()
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     latest = _latest_by_key()
     names = [s.name for s in registry.services]
     rows = [
@@ -105,7 +106,7 @@ def object_detail(request: HttpRequest, plural: str, namespace: str, name: str) 
         document = _object_or_404(plural, namespace, name)
         registry = configured.registry_source().registry()
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     kind = PLURALS[plural]
     revisions = Revision.objects.filter(kind=kind, namespace=namespace, name=name)[:20]
     applied = None
@@ -124,6 +125,9 @@ def object_detail(request: HttpRequest, plural: str, namespace: str, name: str) 
             "resource_version": documents.resource_version(document),
             "services": touched,
             "actions": ACTIONS if kind in ("VirtualService", "DestinationRule") else {},
+            "form_url": reverse("security:edit", args=[plural, namespace, name])
+            if plural in SECURITY_PLURALS
+            else "",
             "revisions": revisions,
             "applied": applied,
             "can_edit": service.can_edit(request.user),
@@ -134,7 +138,8 @@ def object_detail(request: HttpRequest, plural: str, namespace: str, name: str) 
 
 
 def target_for(service_name: str) -> Target:
-    """The service, its versions and the stored VirtualService / DestinationRule that route it."""
+    """The service, its versions, the stored VirtualService / DestinationRule that route it and the
+    PeerAuthentication selecting exactly its workloads (`app=<service>`)."""
     store = configured.route_store()
     registry = configured.registry_source().registry()
     info = registry.service(service_name)
@@ -158,21 +163,33 @@ def target_for(service_name: str) -> Target:
         ),
         None,
     )
-    return Target(service_name, info.namespace, versions, virtual_service, rule)
+    peer_authentication = next(
+        (
+            d
+            for d in store.list("peerauthentications", info.namespace)
+            if ((d["spec"].get("selector") or {}).get("matchLabels") or {}) == {"app": service_name}
+        ),
+        None,
+    )
+    return Target(service_name, info.namespace, versions, virtual_service, rule, peer_authentication)
 
 
-def _render_preview(
+def render_preview(
     request: HttpRequest, preview: service.Preview, reason: str, back: str, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request,
-        "routes/preview.html",
-        {"preview": preview, "reason": reason, "back": back, "can_edit": service.can_edit(request.user)},
-        status=status,
-    )
+    """The preview page; a proposal with security objects also shows what changes per workload."""
+    context: dict[str, Any] = {
+        "preview": preview,
+        "reason": reason,
+        "back": back,
+        "can_edit": service.can_edit(request.user),
+    }
+    if touches_security(preview.documents):
+        context["security_changes"], context["security_error"] = security_changes(preview.documents)
+    return render(request, "routes/preview.html", context, status=status)
 
 
-def _apply(
+def apply_or_error(
     request: HttpRequest, proposed: Sequence[Document], reason: str, back: str
 ) -> HttpResponse | SourceError:
     """Apply and redirect to the changed object; a conflict renders the conflict screen. Refused
@@ -180,13 +197,13 @@ def _apply(
     try:
         applied = service.apply(request.user, proposed, reason)
     except service.WriteForbidden as error:
-        return _forbidden(request, error)
+        return forbidden(request, error)
     except SourceError as error:
         if error.status == 409:
             return conflict_screen(request, proposed, reason, back)
         if error.status in (400, 422):
             return error
-        return _unavailable(request, error)
+        return unavailable(request, error)
     if not applied.revisions:
         return redirect(object_url(applied.outcome.objects[0]) + "?unchanged=1")
     return redirect(object_url(applied.outcome.objects[-1]) + f"?revision={applied.revisions[-1].id}")
@@ -227,12 +244,12 @@ def service_action(request: HttpRequest, service_name: str, action: str) -> Http
     if action not in ACTIONS:
         raise Http404(f"unknown action {action!r}")
     if not service.can_edit(request.user):
-        return _forbidden(request, service.WriteForbidden("changing routes needs the operator role"))
+        return forbidden(request, service.WriteForbidden("changing routes needs the operator role"))
     title, form_class = ACTIONS[action]
     try:
         target = target_for(service_name)
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     form = form_class(request.POST if request.method == "POST" else None, target=target)
     source_errors = None
     if request.method == "POST" and form.is_valid():
@@ -242,10 +259,10 @@ def service_action(request: HttpRequest, service_name: str, action: str) -> Http
         if "preview" in request.POST:
             preview = service.preview(proposed)
             if not preview.errors and not preview.error:
-                return _render_preview(request, preview, reason, back)
+                return render_preview(request, preview, reason, back)
             source_errors = preview
         else:
-            result = _apply(request, proposed, reason, back)
+            result = apply_or_error(request, proposed, reason, back)
             if isinstance(result, HttpResponse):
                 return result
             source_errors = result
@@ -268,7 +285,7 @@ def service_action(request: HttpRequest, service_name: str, action: str) -> Http
 
 def _yaml_page(request: HttpRequest, initial: str, title: str, back: str) -> HttpResponse:
     if not service.can_edit(request.user):
-        return _forbidden(request, service.WriteForbidden("changing routes needs the operator role"))
+        return forbidden(request, service.WriteForbidden("changing routes needs the operator role"))
     form = YamlForm(request.POST or None, request.FILES or None, initial={"yaml": initial})
     errors = None
     if request.method == "POST" and form.is_valid():
@@ -281,10 +298,10 @@ def _yaml_page(request: HttpRequest, initial: str, title: str, back: str) -> Htt
             if "preview" in request.POST:
                 preview = service.preview(proposed)
                 if not preview.errors and not preview.error:
-                    return _render_preview(request, preview, reason, back)
+                    return render_preview(request, preview, reason, back)
                 errors = preview
             else:
-                result = _apply(request, proposed, reason, back)
+                result = apply_or_error(request, proposed, reason, back)
                 if isinstance(result, HttpResponse):
                     return result
                 errors = result
@@ -299,7 +316,7 @@ def yaml_editor(request: HttpRequest, plural: str, namespace: str, name: str) ->
     try:
         document = _object_or_404(plural, namespace, name)
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     return _yaml_page(
         request, diffing.to_yaml(document), f"Edit {PLURALS[plural]} {namespace}/{name}", request.path
     )
@@ -316,7 +333,7 @@ def apply_proposal(request: HttpRequest) -> HttpResponse:
     back = request.POST.get("back") or reverse("routes:list")
     text = request.POST.get("yaml", "")
     try:
-        result = _apply(request, service.parse_yaml(text), request.POST.get("reason", ""), back)
+        result = apply_or_error(request, service.parse_yaml(text), request.POST.get("reason", ""), back)
     except SourceError as error:
         result = error
     if isinstance(result, HttpResponse):
@@ -344,7 +361,7 @@ def delete_object(request: HttpRequest, plural: str, namespace: str, name: str) 
             request.POST.get("reason", ""),
         )
     except service.WriteForbidden as error:
-        return _forbidden(request, error)
+        return forbidden(request, error)
     except SourceError as error:
         if error.status == 404:
             raise Http404(str(error)) from None
@@ -370,7 +387,7 @@ def export_all(request: HttpRequest) -> HttpResponse:
     try:
         items = [documents.for_export(d) for plural in PLURALS for d in store.list(plural, namespace)]
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     return _yaml_download(diffing.to_yaml(items), "meshscope-routes.yaml")
 
 
@@ -379,7 +396,7 @@ def export_object(request: HttpRequest, plural: str, namespace: str, name: str) 
     try:
         document = _object_or_404(plural, namespace, name)
     except SourceError as error:
-        return _unavailable(request, error)
+        return unavailable(request, error)
     return _yaml_download(diffing.to_yaml(documents.for_export(document)), f"{name}.yaml")
 
 
@@ -418,7 +435,7 @@ def revision_rollback(request: HttpRequest, revision_id: int) -> HttpResponse:
             reason=request.POST.get("reason", ""),
         )
     except service.WriteForbidden as error:
-        return _forbidden(request, error)
+        return forbidden(request, error)
     except SourceError as error:
         return render(
             request,

@@ -30,6 +30,10 @@ class EnvoyAdmin(Protocol):
 
     def clusters(self, address: str) -> dict[str, Any]: ...
 
+    def ready(self, address: str) -> str:
+        """`/ready`: the server state ("LIVE" when serving); SourceError (status 503) otherwise."""
+        ...
+
     def server_info(self, address: str) -> dict[str, Any]: ...
 
     def listeners(self, address: str) -> dict[str, Any]: ...
@@ -59,6 +63,9 @@ class HttpEnvoyAdmin:
 
     def clusters(self, address: str) -> dict[str, Any]:
         return endpoint_json(address, "/clusters?format=json", self.timeout)
+
+    def ready(self, address: str) -> str:
+        return endpoint_bytes(address, "/ready", self.timeout).decode("utf-8", "replace").strip()
 
     def server_info(self, address: str) -> dict[str, Any]:
         return endpoint_json(address, "/server_info", self.timeout)
@@ -104,6 +111,13 @@ class RecordedEnvoyAdmin:
 
     def clusters(self, address: str) -> dict[str, Any]:
         return self._get(address, "clusters")
+
+    def ready(self, address: str) -> str:
+        """The recorded `/ready` answer, else the state in the recorded `/server_info`."""
+        try:
+            return str(self._get(address, "ready"))
+        except SourceError:
+            return str(self._get(address, "server_info").get("state", "LIVE"))
 
     def server_info(self, address: str) -> dict[str, Any]:
         return self._get(address, "server_info")

@@ -1,7 +1,8 @@
 """Where Istio routing objects live: read, write with optimistic concurrency, dry-run, sync state.
 
 `RouteStore` is generic over Istio kinds, named by their plural (virtualservices, destinationrules,
-gateways), and deals in plain Kubernetes documents (`{"apiVersion", "kind", "metadata", "spec"}`).
+gateways; peerauthentications, authorizationpolicies, envoyfilters), and deals in plain Kubernetes
+documents (`{"apiVersion", "kind", "metadata", "spec"}`).
 A document whose `metadata.resourceVersion` is set is written only if the stored object still has
 that version. Failures are `SourceError` with `status` as data: 404 unknown object, 409 stale
 resourceVersion, 422 invalid (field errors in `errors`), 400 unparsable, None unreachable.
@@ -23,11 +24,19 @@ from dashboard.sources.http import TokenSource, auth_headers, request_json
 from dashboard.sources.registry import NodeStatus, parse_status
 from meshcore.model.errors import FieldError
 
-PLURALS: dict[str, str] = {
+ROUTING_PLURALS: dict[str, str] = {
     "virtualservices": "VirtualService",
     "destinationrules": "DestinationRule",
     "gateways": "Gateway",
 }
+# Istio's security kinds (and the EnvoyFilter of its local rate limit) share the store, the write
+# path, the audit log and rollback with the routing ones.
+SECURITY_PLURALS: dict[str, str] = {
+    "peerauthentications": "PeerAuthentication",
+    "authorizationpolicies": "AuthorizationPolicy",
+    "envoyfilters": "EnvoyFilter",
+}
+PLURALS: dict[str, str] = {**ROUTING_PLURALS, **SECURITY_PLURALS}
 KIND_PLURALS: dict[str, str] = {kind: plural for plural, kind in PLURALS.items()}
 # The server gives up waiting for ACKs after this long; our HTTP deadline adds a margin to it.
 MAX_WAIT_S = 30.0

@@ -7,13 +7,12 @@ is marked stale instead of failing the poll. A failing registry falls back to th
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from dashboard.core.memory import gc_paused
 from dashboard.sources.envoy import EnvoyAdmin
 from dashboard.sources.errors import SourceError
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
@@ -125,23 +124,6 @@ def refresh_route_annotations(route_store: RouteStore, state: PollState) -> dict
     return cached.get("services")
 
 
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector around one map build.
-
-    The build allocates tens of thousands of short-lived objects (no reference cycles: refcounting
-    frees them), which triggers full collections that rescan the poller's whole heap; at 5,000
-    edges that doubled the build time (90 ms -> 200 ms measured in benchmarks/bench_dashboard.py).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def build_map(
     context: AppenderContext,
     current: dict[str, NodeSample],
@@ -152,7 +134,7 @@ def build_map(
     previous_positions: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[TrafficMap, dict[str, tuple[float, float]]]:
     """The CPU part of a poll: deltas -> TrafficMap -> appenders -> layout. Pure; no I/O."""
-    with _gc_paused():
+    with gc_paused():
         traffic_map = build_traffic_map(
             context.registry,
             current=current,
@@ -173,7 +155,23 @@ def poll_once(
     config: PollConfig = PollConfig(),
     clock: Callable[[], float] = time.time,
     route_store: RouteStore | None = None,
+    observed: dict | None = None,
 ) -> TrafficMap:
+    """Read every source once and build the map; a failing source is listed in `stale_sources`.
+
+    When `observed` is given it is filled with `sources` (the names asked: "registry", "status",
+    "envoy:<node>") and `phases` (seconds spent reading the registry, the status, the Envoys and
+    building the map), for the health page and /metrics.
+    """
+    phase_started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def phase_done(name: str) -> None:
+        nonlocal phase_started
+        now = time.monotonic()
+        phases[name] = now - phase_started
+        phase_started = now
+
     stale_sources: list[str] = []
     try:
         registry = registry_source.registry()
@@ -189,9 +187,11 @@ def poll_once(
     except SourceError:
         status_stale = True
         stale_sources.append("status")
+    phase_done("registry")
 
     targets = envoy_targets(registry)
     samples, failed = read_envoys(envoy, targets, config.concurrency, clock)
+    phase_done("envoy")
     previous = state.swap_samples(samples)
     # The previous map is only needed to carry over what unreachable Envoys measured last time.
     last = state.load("last_map") if failed else None
@@ -217,4 +217,8 @@ def poll_once(
     if positions != previous_positions:
         state.save("positions", positions)
     state.save("last_map", traffic_map.to_dict())
+    phase_done("build")
+    if observed is not None:
+        observed["sources"] = ["registry", "status"] + [f"envoy:{name}" for name, _ in targets]
+        observed["phases"] = phases
     return traffic_map

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import suppress
 
 from django.conf import settings
 from django.db import transaction
 
 from dashboard import realtime
 from dashboard.sources import configured
+from dashboard.topology import pollrecord
 from dashboard.topology.appenders import HealthThresholds
 from dashboard.topology.poll import PollConfig, poll_once
 from dashboard.topology.snapshots import payload, store_snapshot
@@ -42,16 +45,64 @@ def poll_and_publish(
         if not acquired:
             log.info("topology poll skipped: another poll is running")
             return None
-        traffic_map = poll_once(
-            registry_source or configured.registry_source(),
-            envoy or configured.envoy_admin(),
-            state,
-            poll_config(),
-            # The poll reads only the store's revision each time: the poll deadline applies.
-            route_store=route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
-        )
-        with transaction.atomic():
-            snapshot = store_snapshot(traffic_map, settings.SNAPSHOT_RETENTION_MINUTES)
-            data = payload(snapshot.taken_at, snapshot.data)
-            transaction.on_commit(lambda: realtime.publish(realtime.TOPOLOGY_GROUP, "topology.updated", data))
+        started = time.monotonic()
+        observed: dict = {}
+        try:
+            traffic_map = poll_once(
+                registry_source or configured.registry_source(),
+                envoy or configured.envoy_admin(),
+                state,
+                poll_config(),
+                # The poll reads only the store's revision each time: the poll deadline applies.
+                route_store=route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
+                observed=observed,
+            )
+            with transaction.atomic():
+                snapshot = store_snapshot(traffic_map, settings.SNAPSHOT_RETENTION_MINUTES)
+                data = payload(snapshot.taken_at, snapshot.data)
+                transaction.on_commit(
+                    lambda: realtime.publish(realtime.TOPOLOGY_GROUP, "topology.updated", data)
+                )
+        except Exception as error:
+            _record_failure(state, error)
+            raise
+        _record_success(state, snapshot.id, time.monotonic() - started, traffic_map.stale_sources, observed)
         return snapshot.id
+
+
+def _record_success(
+    state: PollState, snapshot_id: int, duration_s: float, stale_sources: list[str], observed: dict
+) -> None:
+    """The poller's heartbeat and counters (see dashboard.topology.pollrecord); called under the lock."""
+    last = state.load("last_poll") or {}
+    state.save(
+        "last_poll",
+        {
+            **last,
+            "finished_at": time.time(),
+            "duration_s": round(duration_s, 6),
+            "stale_sources": list(stale_sources),
+            "snapshot_id": snapshot_id,
+        },
+    )
+    state.save(
+        "poll_stats",
+        pollrecord.add_poll(
+            state.load("poll_stats"),
+            duration_s,
+            observed.get("sources", ()),
+            stale_sources,
+            observed.get("phases"),
+        ),
+    )
+
+
+def _record_failure(state: PollState, error: Exception) -> None:
+    """A poll that raised: its error goes next to the last good poll (best effort: the state
+    itself may be what failed)."""
+    with suppress(Exception):
+        last = state.load("last_poll") or {}
+        state.save(
+            "last_poll", {**last, "error": f"{type(error).__name__}: {error}", "error_at": time.time()}
+        )
+        state.save("poll_stats", pollrecord.add_failed_poll(state.load("poll_stats")))

@@ -89,16 +89,22 @@ class RedisPollState:
     def save(self, key: str, value: Any) -> None:
         self.client.set(PREFIX + key, json.dumps(value))
 
-    @contextmanager
     def lock(self, timeout: float):
-        lock = self.client.lock(PREFIX + "poll-lock", timeout=timeout, blocking=False)
-        acquired = lock.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                with suppress(Exception):
-                    lock.release()
+        return try_lock(self.client, PREFIX + "poll-lock", timeout)
+
+
+@contextmanager
+def try_lock(client, name: str, timeout: float):
+    """Context manager over the Redis lock `name` (expiring after `timeout` s), taken without
+    waiting: yields True when this caller holds it, False when someone else does."""
+    lock = client.lock(name, timeout=timeout, blocking=False)
+    acquired = lock.acquire(blocking=False)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with suppress(Exception):
+                lock.release()
 
 
 def redis_poll_state() -> RedisPollState:

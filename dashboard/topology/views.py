@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.core.errors import json_error
@@ -25,11 +26,19 @@ def map_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def api_topology(request: HttpRequest) -> JsonResponse:
-    """The current map and its figure; 503 until the first poll has stored a snapshot."""
+    """The current map and its figure; 503 until the first poll has stored a snapshot.
+
+    `generated_at` is when this answer was made and `snapshot_age_s` how many seconds older the
+    snapshot is (`taken_at`): above 3 poll intervals the poller is not keeping up, or not running.
+    """
     snapshot = latest_snapshot()
     if snapshot is None:
         return json_error(503, "no topology snapshot yet: is the poller (celery beat + worker) running?")
-    return JsonResponse(payload(snapshot.taken_at, snapshot.data))
+    now = timezone.now()
+    body = payload(snapshot.taken_at, snapshot.data)
+    body["generated_at"] = now.isoformat()
+    body["snapshot_age_s"] = round(max(0.0, (now - snapshot.taken_at).total_seconds()), 3)
+    return JsonResponse(body)
 
 
 @require_GET

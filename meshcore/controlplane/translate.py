@@ -29,7 +29,7 @@ from meshcore.controlplane.builders.proto import (
     ROUTE_TYPE,
     to_message,
 )
-from meshcore.controlplane.builders.routes import make_default_route, make_routes
+from meshcore.controlplane.builders.routes import RuleOrigin, make_default_route, make_routes
 from meshcore.controlplane.builders.security import (
     endpoint_metadata,
     make_inbound_filter_chains,
@@ -65,31 +65,45 @@ MESH_GATEWAY = "mesh"  # Istio's reserved gateway name for sidecar (east-west) t
 
 
 @dataclass(frozen=True)
+class NamedVirtualService:
+    """A VirtualService's spec with the identity its routes' span tags name."""
+
+    namespace: str
+    name: str
+    spec: VirtualServiceSpec
+
+    def origin(self, rule: int) -> RuleOrigin:
+        """The origin of the routes built from ``spec.http[rule]``."""
+        return RuleOrigin(self.namespace, self.name, rule)
+
+
+@dataclass(frozen=True)
 class MeshIndex:
     """The resources looked up by the service they configure."""
 
     registry: Registry
-    virtual_services: dict[str, VirtualServiceSpec]  # service name -> mesh VirtualService
-    gateway_virtual_services: tuple[VirtualServiceSpec, ...]  # bound to an ingress Gateway
+    virtual_services: dict[str, NamedVirtualService]  # service name -> mesh VirtualService
+    gateway_virtual_services: tuple[NamedVirtualService, ...]  # bound to an ingress Gateway
     destination_rules: dict[str, DestinationRuleSpec]  # service name -> DestinationRule
     security: SecurityIndex  # PeerAuthentications, AuthorizationPolicies, EnvoyFilters
     auto_mtls: bool = True  # Istio's enableAutoMtls: mTLS to every sidecar that accepts it
 
     @classmethod
     def build(cls, registry: Registry, resources: Sequence[Resource], auto_mtls: bool = True) -> MeshIndex:
-        virtual_services: dict[str, VirtualServiceSpec] = {}
-        gateway_bound: list[VirtualServiceSpec] = []
+        virtual_services: dict[str, NamedVirtualService] = {}
+        gateway_bound: list[NamedVirtualService] = []
         rules: dict[str, DestinationRuleSpec] = {}
         for resource in sorted(resources, key=lambda r: r.key):
             if resource.kind == "VirtualService":
                 spec = virtual_service_spec(resource)
+                named = NamedVirtualService(resource.namespace, resource.name, spec)
                 if not spec.gateways or MESH_GATEWAY in spec.gateways:
                     for host in spec.hosts:
                         service = registry.resolve_host(host, resource.namespace)
                         if service is not None:
-                            virtual_services[service.name] = spec
+                            virtual_services[service.name] = named
                 if any(gateway != MESH_GATEWAY for gateway in spec.gateways):
-                    gateway_bound.append(spec)
+                    gateway_bound.append(named)
             elif resource.kind == "DestinationRule":
                 spec_dr = destination_rule_spec(resource)
                 service = registry.resolve_host(spec_dr.host, resource.namespace)
@@ -116,7 +130,7 @@ class MeshIndex:
 
     def matched_request_headers(self) -> set[str]:
         """Every request header a VirtualService route matches on (lower-case names)."""
-        specs = [*self.virtual_services.values(), *self.gateway_virtual_services]
+        specs = [named.spec for named in (*self.virtual_services.values(), *self.gateway_virtual_services)]
         return {
             name for spec in specs for http in spec.http for match in http.match for name, _ in match.headers
         }
@@ -135,7 +149,7 @@ def translate(
     clusters, endpoints = outbound_clusters(index)
     outbound_routes = {
         outbound_route_name(port): to_message(ROUTE_TYPE, route)
-        for port, route in outbound_route_configs(index).items()
+        for port, route in outbound_route_configs(index, tracing).items()
     }
     nodes: dict[str, NodeResources] = {}
     for workload in registry.workloads:
@@ -222,21 +236,36 @@ def _identities(index: MeshIndex, service: Service, members: Sequence[Workload])
     return [w.spiffe_id for w in (members or index.registry.workloads_of(service))]
 
 
-def service_routes(index: MeshIndex, service: Service, port: int) -> list[dict[str, Any]]:
-    """The routes of one service: its VirtualService's, or everything to the whole service."""
-    spec = index.virtual_services.get(service.name)
-    name_prefix = virtual_host_name(service, port)
-    if spec is None:
-        hashing = index.hash_policy_for(Destination(service.name))
-        cluster = outbound_cluster_name(port, None, service.fqdn)
-        return [make_default_route(cluster, f"{name_prefix}.default", hashing)]
+def virtual_service_routes(
+    index: MeshIndex, named: NamedVirtualService, name_prefix: str, tracing: TracingSettings
+) -> list[dict[str, Any]]:
+    """The Envoy routes of every http rule of `named`, each tagging its spans with its rule."""
+    sampling = tracing.sampling_percent if tracing.enabled else None
     routes: list[dict[str, Any]] = []
-    for http in spec.http:
-        routes.extend(make_routes(http, index.cluster_for, name_prefix, index.hash_policy_for))
+    for rule, http in enumerate(named.spec.http):
+        routes.extend(
+            make_routes(
+                http, index.cluster_for, name_prefix, index.hash_policy_for, named.origin(rule), sampling
+            )
+        )
     return routes
 
 
-def outbound_route_configs(index: MeshIndex) -> dict[int, dict[str, Any]]:
+def service_routes(
+    index: MeshIndex, service: Service, port: int, tracing: TracingSettings
+) -> list[dict[str, Any]]:
+    """The routes of one service: its VirtualService's, or everything to the whole service (a
+    default route that names no rule in its spans)."""
+    named = index.virtual_services.get(service.name)
+    name_prefix = virtual_host_name(service, port)
+    if named is None:
+        hashing = index.hash_policy_for(Destination(service.name))
+        cluster = outbound_cluster_name(port, None, service.fqdn)
+        return [make_default_route(cluster, f"{name_prefix}.default", hashing)]
+    return virtual_service_routes(index, named, name_prefix, tracing)
+
+
+def outbound_route_configs(index: MeshIndex, tracing: TracingSettings) -> dict[int, dict[str, Any]]:
     """One RouteConfiguration per service port, with a virtual host per service on that port."""
     by_port: dict[int, list[dict[str, Any]]] = {}
     for service in index.registry.services:
@@ -245,7 +274,7 @@ def outbound_route_configs(index: MeshIndex) -> dict[int, dict[str, Any]]:
                 {
                     "name": virtual_host_name(service, port.number),
                     "domains": virtual_host_domains(service, port.number),
-                    "routes": service_routes(index, service, port.number),
+                    "routes": service_routes(index, service, port.number, tracing),
                 }
             )
     return {
@@ -323,18 +352,17 @@ def sidecar_resources(
     }
 
 
-def gateway_routes(index: MeshIndex) -> list[dict[str, Any]]:
+def gateway_routes(index: MeshIndex, tracing: TracingSettings) -> list[dict[str, Any]]:
     """Gateway-bound VirtualServices if any; otherwise everything to the backend service's routes."""
     if index.gateway_virtual_services:
         routes: list[dict[str, Any]] = []
-        for spec in index.gateway_virtual_services:
-            for http in spec.http:
-                routes.extend(make_routes(http, index.cluster_for, "gateway", index.hash_policy_for))
+        for named in index.gateway_virtual_services:
+            routes.extend(virtual_service_routes(index, named, "gateway", tracing))
         return routes
     backend = index.registry.service(index.registry.gateway.backend_service)
     if backend is None:
         return []
-    return service_routes(index, backend, backend.ports[0].number)
+    return service_routes(index, backend, backend.ports[0].number, tracing)
 
 
 def gateway_resources(
@@ -347,7 +375,7 @@ def gateway_resources(
     route_name = gateway_route_name(gateway.port)
     route = {
         "name": route_name,
-        "virtual_hosts": [{"name": "*", "domains": ["*"], "routes": gateway_routes(index)}],
+        "virtual_hosts": [{"name": "*", "domains": ["*"], "routes": gateway_routes(index, tracing)}],
         "validate_clusters": False,
     }
     rds = rds_over_ads(route_name)

@@ -337,10 +337,19 @@ async def get_traces(request: web.Request) -> web.Response:
 async def get_trace(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trace_id = parse_trace_id(request.match_info["trace_id"])
-    spans = await _query(request, "trace", lambda: store.get_trace(trace_id))
-    if not spans:
+    text = await _query(request, "trace", lambda: store.get_trace_json(trace_id))
+    if text is None:
         return _error(404, f"trace {trace_id} not found")
-    return _json_response(dumps(spans))
+    return _json_response(text)
+
+
+async def head_trace(request: web.Request) -> web.Response:
+    """HEAD of /api/v2/trace/{id}: 200 when the trace exists, 404 otherwise, without reading it."""
+    store = request.app[STORE_KEY]
+    trace_id = parse_trace_id(request.match_info["trace_id"])
+    if not await _query(request, "trace", lambda: store.has_trace(trace_id)):
+        return web.Response(status=404)
+    return web.Response(status=200, content_type="application/json")
 
 
 async def get_trace_many(request: web.Request) -> web.Response:
@@ -470,7 +479,8 @@ def create_app(
     app.router.add_get("/api/v2/spans", get_span_names)
     app.router.add_get("/api/v2/remoteServices", get_remote_services)
     app.router.add_get("/api/v2/traces", get_traces)
-    app.router.add_get("/api/v2/trace/{trace_id}", get_trace)
+    app.router.add_get("/api/v2/trace/{trace_id}", get_trace, allow_head=False)
+    app.router.add_route("HEAD", "/api/v2/trace/{trace_id}", head_trace)
     app.router.add_get("/api/v2/traceMany", get_trace_many)
     app.router.add_get("/api/v2/dependencies", get_dependencies)
     app.router.add_get("/api/v2/autocompleteKeys", get_autocomplete_keys)

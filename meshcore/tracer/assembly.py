@@ -46,6 +46,11 @@ def merge_spans(spans: Iterable[ZipkinSpan]) -> list[ZipkinSpan]:
     Input spans are not modified. A piece without localEndpoint merges with the piece of the same
     id and `shared` flag that has one (Zipkin does the same for late "finish" pieces).
     """
+    spans = list(spans)
+    keys = {(span["traceId"], span["id"], bool(span.get("shared"))) for span in spans}
+    if len(keys) == len(spans):
+        # Nothing arrived in pieces (the common case): copies are all the merge would make.
+        return _finish([dict(span) for span in spans])  # type: ignore[misc]
     by_key: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     order: list[dict[str, Any]] = []
     for span in spans:
@@ -61,6 +66,11 @@ def merge_spans(spans: Iterable[ZipkinSpan]) -> list[ZipkinSpan]:
             copy = dict(span)
             candidates.append(copy)
             order.append(copy)
+    return _finish(order)
+
+
+def _finish(order: list[dict[str, Any]]) -> list[ZipkinSpan]:
+    """Give server halves their client's parentId and sort by timestamp (client half first)."""
     # Shared server halves often lack the parentId their client half carries.
     clients = {s["id"]: s for s in order if not s.get("shared") and s.get("kind") == "CLIENT"}
     for span in order:

@@ -40,7 +40,7 @@ from typing import Any
 
 from meshcore.supervisor import RestartPolicy
 from meshcore.tracer.assembly import TraceSummary, merge_spans, summarize
-from meshcore.tracer.model import DependencyLink, ZipkinSpan, loads
+from meshcore.tracer.model import DependencyLink, ZipkinSpan, dumps, loads
 from meshcore.tracer.queries import QueryRequest, matches
 from meshcore.tracer.writer import (
     LINK_BUCKET_US,
@@ -465,9 +465,38 @@ class TraceStore:
         rows = self._reader().execute("SELECT json FROM spans WHERE trace_id = ?", (trace_id,))
         return [loads(row[0]) for row in rows]
 
+    def has_trace(self, trace_id: str) -> bool:
+        """Whether any span of this trace is stored (one index probe). `trace_id` must be normalized."""
+        row = self._reader().execute("SELECT 1 FROM spans WHERE trace_id = ? LIMIT 1", (trace_id,)).fetchone()
+        return row is not None
+
     def get_trace(self, trace_id: str) -> list[ZipkinSpan]:
         """The merged spans of one trace ([] when unknown). `trace_id` must be normalized."""
         return merge_spans(self._raw_spans(trace_id))
+
+    def get_trace_json(self, trace_id: str) -> str | None:
+        """The JSON text of `get_trace` (None when unknown), as /api/v2/trace/{id} answers it.
+
+        When no span arrived in pieces and no server half needs its client's parentId (the common
+        case), the stored JSON of each span is joined as it is, ordered by timestamp: no parse and
+        no re-serialization, which is most of the cost of a 50,000-span trace. Otherwise the spans
+        are merged as `get_trace` does.
+        """
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT id, shared, parent_id, json FROM spans WHERE trace_id = ? ORDER BY ts, shared",
+                (trace_id,),
+            )
+            .fetchall()
+        )
+        if not rows:
+            return None
+        if len({(row[0], row[1]) for row in rows}) == len(rows):
+            parents = {row[0]: row[2] for row in rows if not row[1]}
+            if not any(row[1] and row[2] is None and parents.get(row[0]) for row in rows):
+                return "[" + ",".join(row[3] for row in rows) + "]"
+        return dumps(merge_spans([loads(row[3]) for row in rows]))
 
     def trace_summary(self, trace_id: str) -> TraceSummary | None:
         """Root service, start and duration (µs, clock skew corrected), span count and error flag

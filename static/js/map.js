@@ -131,6 +131,8 @@
       if (node.stale) rows.push(["stale", "sidecar unreachable"]);
       if (node.kind === "service") links.innerHTML = '<a href="/services/' + encodeURIComponent(node.name) + '/">service page</a>';
       if (node.kind === "workload") links.innerHTML = '<a href="/services/workloads/' + encodeURIComponent(node.name) + '/">workload page</a> · <a href="/services/sidecars/' + encodeURIComponent(node.name) + '/">sidecar</a>';
+      const traces = MeshscopeTraceLinks.html(MeshscopeTraceLinks.nodeLinks(node));
+      if (traces) links.innerHTML += (links.innerHTML ? " · " : "") + traces;
     } else if (edge) {
       document.getElementById("panel-title").textContent = edge.source + " → " + edge.target;
       rows = [["health", edge.health + (edge.stale ? " (stale)" : "")], ["requests/s", fmt(edge.rps)],
@@ -140,6 +142,9 @@
               ["timeouts/s", fmt(edge.timeouts_per_s)],
               ["403 RBAC denied/s", fmt(edge.denied_per_s)], ["429 rate-limited/s", fmt(edge.rate_limited_per_s)],
               ["mTLS", (edge.mtls ? "on" : "off") + (edge.mtls_pct === null || edge.mtls_pct === undefined ? "" : " (" + fmt(edge.mtls_pct, "%") + " of requests)")]];
+      const nodesById = {};
+      map.nodes.forEach(function (n) { nodesById[n.id] = n; });
+      links.innerHTML = MeshscopeTraceLinks.html(MeshscopeTraceLinks.edgeLinks(edge, nodesById));
     } else {
       return;
     }
@@ -252,5 +257,5 @@
   if (state.latest) draw(state.latest);
   else Plotly.newPlot(mapDiv, [], { xaxis: { visible: false }, yaxis: { visible: false }, annotations: [{ text: "waiting for the first poll…", showarrow: false }] });
   bindClick();
-  MeshscopeLive.connect("/ws/topology/", { onEvent: onEvent });
+  MeshscopeLive.connectTopology({ onEvent: onEvent });
 })();

@@ -13,13 +13,40 @@ import pytest
 
 from dashboard.redis_server import RedisServer, start_redis
 from tests.dashboard.fakemesh import FakeMesh
-from tests.dashboard.procs import Dashboard
+from tests.dashboard.procs import Dashboard, drop_test_databases
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_dashboard_databases():
+    """On a PostgreSQL run, the databases made for test dashboards go when the session ends."""
+    yield
+    drop_test_databases()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """On PostgreSQL, end the test database's other sessions before pytest-django drops it.
+
+    Threads of Channels' `database_sync_to_async` and of the health probes keep their own
+    connections; PostgreSQL refuses to drop a database that has any.
+    """
+    yield
+    from django.db import connection
+
+    # Only once the test database is in use (a session without database tests never made one).
+    if connection.vendor != "postgresql" or not str(connection.settings_dict["NAME"]).startswith("test_"):
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(scope="session")

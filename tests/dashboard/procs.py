@@ -21,10 +21,53 @@ from tests.support.waiting import wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
+# Databases made for test dashboards in this process (dropped by `drop_test_databases`).
+_CREATED_DATABASES: list[str] = []
+
+
+def _server_url(database_url: str) -> str:
+    """`postgres://user@host:port/` of a database URL (its server, no database name)."""
+    parsed = urllib.parse.urlsplit(database_url)
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, "/", "", ""))
+
+
+def fresh_database_url() -> str | None:
+    """On a PostgreSQL run (DATABASE_URL in the environment), a new empty database on the same
+    server for one test dashboard; None on SQLite (each dashboard has its own file)."""
+    run_url = os.environ.get("DATABASE_URL", "")
+    if not run_url.startswith(("postgres://", "postgresql://")):
+        return None
+    import psycopg
+
+    name = f"meshscope_dash_{secrets.token_hex(6)}"
+    with psycopg.connect(_server_url(run_url) + "postgres", autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    _CREATED_DATABASES.append(name)
+    return _server_url(run_url) + name
+
+
+def drop_test_databases() -> None:
+    """Drop every database `fresh_database_url` made (connections still open are ended)."""
+    if not _CREATED_DATABASES:
+        return
+    import psycopg
+
+    server = _server_url(os.environ["DATABASE_URL"])
+    with psycopg.connect(server + "postgres", autocommit=True, connect_timeout=5) as admin:
+        while _CREATED_DATABASES:
+            admin.execute(f'DROP DATABASE IF EXISTS "{_CREATED_DATABASES.pop()}" WITH (FORCE)')
+
+
 def dashboard_env(state_dir: Path, redis_url: str, api_url: str, **extra: str) -> dict[str, str]:
-    """The environment of one test dashboard's processes. With a DATABASE_URL they need a shared
-    secret key (none is generated then, by design): each test dashboard gets its own."""
-    secret = {"DJANGO_SECRET_KEY": f"test-only-{secrets.token_hex(16)}"} if "DATABASE_URL" in extra else {}
+    """The environment of one test dashboard's processes: its own SQLite file in `state_dir`, or on
+    a PostgreSQL run its own fresh database. With a DATABASE_URL they need a shared secret key
+    (none is generated then, by design): each test dashboard gets its own. `DATABASE_URL=""`
+    in `extra` asks for SQLite whatever the run uses."""
+    if "DATABASE_URL" not in extra:
+        fresh = fresh_database_url()
+        if fresh:
+            extra = {**extra, "DATABASE_URL": fresh}
+    secret = {"DJANGO_SECRET_KEY": f"test-only-{secrets.token_hex(16)}"} if extra.get("DATABASE_URL") else {}
     return {
         **secret,
         "MESHSCOPE_STATE_DIR": str(state_dir),
@@ -36,11 +79,10 @@ def dashboard_env(state_dir: Path, redis_url: str, api_url: str, **extra: str) -
     }
 
 
-def migrate(env: dict[str, str], log: Path) -> None:
-    import os
-
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "migrate", "--noinput"],
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`manage.py <args>` with the environment of a test dashboard (bounded to 2 minutes)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), *args],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,
@@ -48,6 +90,10 @@ def migrate(env: dict[str, str], log: Path) -> None:
         timeout=120,
         check=False,
     )
+
+
+def migrate(env: dict[str, str], log: Path) -> None:
+    result = manage(env, "migrate", "--noinput")
     log.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -138,6 +184,14 @@ class Dashboard:
         opener.open(request, timeout=10).read()
         assert any(c.name == "sessionid" for c in jar), "login failed"
         return opener
+
+
+def count_rows(env: dict[str, str], table: str) -> int:
+    """Rows in `table` of the database the processes of `env` use (SQLite or PostgreSQL alike)."""
+    code = f"from django.db import connection; c = connection.cursor(); c.execute('select count(*) from {table}'); print(c.fetchone()[0])"
+    result = manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return int(result.stdout.strip().splitlines()[-1])
 
 
 def get_json(opener: urllib.request.OpenerDirector, url: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
@@ -48,6 +49,15 @@ def test_topology_returns_the_latest_map_and_figure(viewer_client, stored):
     edges = {e["id"]: e for e in body["map"]["edges"]}
     assert edges["gw:istio-ingressgateway->svc:productpage"]["rps"] == pytest.approx(5, rel=0.2)
     assert body["figure"]["data"][-1]["meta"]["role"] == "nodes"
+
+
+def test_topology_says_how_old_its_snapshot_is(viewer_client, stored):
+    TopologySnapshot.objects.all().update(taken_at=timezone.now() - dt.timedelta(seconds=42))
+    body = viewer_client.get("/api/topology").json()
+    generated = dt.datetime.fromisoformat(body["generated_at"])
+    taken = dt.datetime.fromisoformat(body["taken_at"])
+    assert body["snapshot_age_s"] == pytest.approx((generated - taken).total_seconds(), abs=0.01)
+    assert 42 <= body["snapshot_age_s"] < 60
 
 
 def test_history(viewer_client, stored):
@@ -97,6 +107,15 @@ def test_service_metrics_errors(viewer_client, stored):
     assert viewer_client.get("/api/services/nope/metrics").json()["error"] == "unknown service 'nope'"
     response = viewer_client.get("/api/services/reviews/metrics?minutes=x")
     assert response.status_code == 400 and "minutes" in response.json()["error"]
+    for bad in ("window=x", "window=-1", "window=301"):
+        response = viewer_client.get(f"/api/services/reviews/metrics?{bad}")
+        assert response.status_code == 400 and "window" in response.json()["error"], bad
+
+
+def test_service_metrics_state_their_rate_window(viewer_client, stored):
+    assert viewer_client.get("/api/services/reviews/metrics").json()["window_s"] == 10
+    per_poll = viewer_client.get("/api/services/reviews/metrics?window=0").json()
+    assert per_poll["window_s"] is None
 
 
 def test_workload_metrics(viewer_client, stored):
@@ -132,6 +151,22 @@ def test_pages_render(viewer_client, stored):
     assert viewer_client.get("/services/workloads/nope/").status_code == 404
 
 
+def test_service_and_workload_pages_link_to_their_slowest_and_erroring_traces(
+    viewer_client, stored, monkeypatch, bookinfo_recording
+):
+    from dashboard.sources import configured
+
+    registry = registry_of(bookinfo_recording)
+    monkeypatch.setattr(configured, "registry_source", lambda: StaticRegistry(registry, ()))
+    service = viewer_client.get("/services/reviews/").content.decode()
+    assert 'href="/traces/?service=reviews.default&amp;sort=longest"' in service
+    assert 'href="/traces/?service=reviews.default&amp;tags=error&amp;sort=recent"' in service
+    # The workload's links narrow to its own sidecar's spans (its node id) when the registry names it.
+    workload = viewer_client.get("/services/workloads/reviews-v2/").content.decode()
+    node_id = quote(registry.workload("reviews-v2").node_id, safe="")
+    assert f"/traces/?service=reviews.default&amp;tags=node_id%3D{node_id}&amp;sort=longest" in workload
+
+
 def test_sidecar_page_shows_clusters_listeners_xds_and_config(viewer_client, monkeypatch, bookinfo_recording):
     from dashboard.sources import configured
 
@@ -158,6 +193,11 @@ def test_sidecar_page_shows_clusters_listeners_xds_and_config(viewer_client, mon
     resolved = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()
     assert "resolved by a later config" in resolved and "route: unknown cluster" in resolved
     assert "ClustersConfigDump" in html or "config-section" in html
+    node_id = registry.workload("reviews-v2").node_id
+    assert (
+        f"/traces/?service=reviews.default&amp;tags=node_id%3D{quote(node_id, safe='')}&amp;sort=longest"
+        in html
+    )
     # An unreachable sidecar still renders, with the failure shown as stale data.
     monkeypatch.setattr(configured, "envoy_admin", lambda: RecordedEnvoyAdmin({}))
     html = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()

@@ -100,6 +100,7 @@ def test_sidecar_state_restarting_and_nack(traffic_map, context):
     )
     run_appenders(traffic_map, context)
     assert traffic_map.nodes["wl:reviews-v2"].sidecar["state"] == "restarting"
+    assert traffic_map.nodes["wl:reviews-v2"].sidecar["node_id"] == context.status[0].node_id
     assert traffic_map.nodes["wl:reviews-v2"].health == "degraded"
     details = traffic_map.nodes["wl:details-v1"]
     assert "nack" in details.flags and details.sidecar["nack"]["message"] == "bad route"

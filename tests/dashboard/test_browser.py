@@ -6,6 +6,8 @@ page reload, and the page must reconnect by itself after Daphne restarts.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.dashboard.fakemesh import FakeMesh
@@ -15,6 +17,7 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
+STATIC = Path(__file__).resolve().parents[2] / "static"
 GATEWAY_EDGE = "gw:istio-ingressgateway->svc:productpage"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -128,6 +131,24 @@ def test_label_modes_find_hide_and_side_panel(page):
     page.wait_for_selector("#panel:not([hidden])")
     assert "reviews (service)" in page.text_content("#panel-title")
     assert "requests/s in" in page.text_content("#panel-table")
+    hrefs = page.eval_on_selector_all(
+        "#panel-links a.trace-link", "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert hrefs == [
+        "/traces/?service=reviews.default&sort=recent",
+        "/traces/?service=reviews.default&sort=longest",
+    ]
+    # An edge's links: the traces of its calling side.
+    page.evaluate("""() => { const div = document.getElementById('map');
+        const t = div.data.findIndex(t => t.meta.role === 'labels');
+        const i = div.data[t].customdata.findIndex(cd => cd[0] === 'wl:reviews-v2->svc:ratings');
+        div.emit('plotly_click', {points: [{curveNumber: t, pointNumber: i, customdata: div.data[t].customdata[i]}]}); }""")
+    page.wait_for_function("() => document.getElementById('panel-title').textContent.includes('svc:ratings')")
+    hrefs = page.eval_on_selector_all(
+        "#panel-links a.trace-link", "links => links.map(a => a.getAttribute('href'))"
+    )
+    # The caller's own proxy, by its Envoy node id (the fake mesh's control plane calls it n-<name>).
+    assert "/traces/?service=reviews.default&tags=node_id%3Dn-reviews-v2&sort=longest" in hrefs
 
 
 def test_page_reconnects_after_daphne_restarts(page, dashboard):
@@ -153,12 +174,66 @@ def test_service_page_charts_extend_live(page, dashboard):
     page.goto(dashboard.url + "/services/reviews/")
     page.wait_for_selector("#in-rps .main-svg", timeout=20_000)
     points_js = """() => { const d = document.getElementById('in-rps').data;
-        return d ? d.find(t => t.name === 'in all').x.length : 0; }"""
+        return d ? d.find(t => t.name === 'all').x.length : 0; }"""
+    # Legends name the versions once (the chart's title says inbound), one color per version.
     traces = page.evaluate("() => document.getElementById('in-rps').data.map(t => t.name)")
-    assert traces == ["in all", "in v1", "in v2", "in v3"]
+    assert traces == ["all", "v1", "v2", "v3"]
+    colors = page.evaluate(
+        "() => document.getElementById('in-lat').data.map(t => t.name + ' ' + t.line.color)"
+    )
+    assert len({c.split()[0] for c in colors}) == 4 and len(colors) == 12
+    assert len({c.split()[-1] for c in colors if c.startswith("v2 ")}) == 1
+    title = page.evaluate("() => document.getElementById('in-rps').layout.title.text")
+    assert title == "inbound requests/s · 10 s sliding window"
     before = page.evaluate(points_js)
     page.evaluate("() => { window.__sameDocument = true; }")
     wait_until(
         lambda: page.evaluate(points_js) >= before + 2, timeout=20, what="new points from the websocket"
     )
     assert page.evaluate("() => window.__sameDocument === true")
+
+
+def test_live_chart_points_of_a_steady_low_rate_are_flat(page, dashboard, mesh):
+    """5 rps over three versions: each version's Envoy counters grow by 1 or 2 a poll; over the
+    10 s window the live points stay near 5/3 instead of jumping between 1 and 2."""
+    mesh.set_rate(5.0)
+    page.goto(dashboard.url + "/services/reviews/")
+    page.wait_for_selector("#in-rps .main-svg", timeout=20_000)
+    values_js = """() => { const d = document.getElementById('in-rps').data;
+        const v1 = d && d.find(t => t.name === 'v1'); return v1 ? v1.y : []; }"""
+    loaded = len(page.evaluate(values_js))
+    wait_until(
+        lambda: len(page.evaluate(values_js)) >= loaded + 15, timeout=60, what="15 live points on the chart"
+    )
+    live = [v for v in page.evaluate(values_js)[loaded + 3 :] if v is not None]
+    assert len(live) >= 10, live
+    assert max(live) - min(live) < 0.5, live
+    assert 1.2 < sum(live) / len(live) < 2.2, live
+
+
+def test_the_browser_windows_rates_as_the_server_does(page):
+    """static/js/series.js mirrors dashboard.services.metrics: the same known series, the same points."""
+    from dashboard.services.metrics import edge_totals, windowed
+    from tests.dashboard.test_service_metrics import round_robin
+
+    documents = round_robin(5, 25)
+    documents[7]["edges"][0].update(rps_5xx=1.0, rps_2xx=1.0, p95_ms=40.0)
+    samples = [
+        (d["taken_at"], d["interval_s"], edge_totals(e for e in d["edges"] if e["target"] == "wl:reviews-v1"))
+        for d in documents
+    ]
+    expected = windowed(samples, 10)
+    page.add_script_tag(path=str(STATIC / "js" / "series.js"))
+    got = page.evaluate(
+        """(samples) => samples.map(function (s, i) {
+            const inside = samples.slice(0, i + 1).filter(o => o[0] > s[0] - 10)
+              .map(o => ({t: o[0], dt: o[1], totals: o[2]}));
+            return MeshscopeSeries.windowed(inside); })""",
+        [list(s) for s in samples],
+    )
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected, strict=True):
+        for signal, value in theirs.items():
+            assert (mine[signal] is None) == (value is None), signal
+            if value is not None:
+                assert mine[signal] == pytest.approx(value, abs=1e-3), signal

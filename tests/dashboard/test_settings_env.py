@@ -114,6 +114,8 @@ def reload_settings(monkeypatch, **env: str):
 
 def test_secret_key_is_generated_once_per_install_and_kept_private(monkeypatch, tmp_path):
     monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    # The embedded default (no external database), also when the suite runs on PostgreSQL.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     first = reload_settings(monkeypatch, MESHSCOPE_STATE_DIR=str(tmp_path))
     key_file = tmp_path / "secret-key"
     assert key_file.read_text().strip() == first.SECRET_KEY and len(first.SECRET_KEY) >= 50

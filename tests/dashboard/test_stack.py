@@ -34,7 +34,9 @@ def start_stack(
 ) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "stack.out"
     clean_env = {
-        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY")
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard.stack", "--port", str(port), *extra_args],

@@ -1,6 +1,7 @@
 """Sidecar state from the control plane: process up/restarting/stopped, xDS connection, NACKs.
 
-Sets `node.sidecar` on workloads and the gateway. A stopped or unreachable sidecar (or a stopped
+Sets `node.sidecar` on workloads and the gateway (with `node_id`, the Envoy node id that proxy
+writes into the `node_id` tag of its spans, so the map can link a proxy to its traces). A stopped or unreachable sidecar (or a stopped
 app) makes the node failing; a restarting one, a disconnected one or a NACKed config makes it at
 least degraded.
 """
@@ -30,6 +31,7 @@ class SidecarStateAppender:
             if status is not None:
                 process = status.process
                 info.update(
+                    node_id=status.node_id,
                     state="up" if process.state == "running" else process.state,
                     connected=status.connected,
                     config_version=status.config_version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from meshcore.controlplane.builders.proto import FAULT_TYPE, PREVIOUS_HOSTS_TYPE, duration, percent
@@ -23,6 +24,41 @@ HashPolicyResolver = Callable[[Destination], list[dict[str, Any]] | None]
 # Istio's retry policy for routes that set none: 2 attempts on connection-level failures and 503.
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 DEFAULT_RETRY_ATTEMPTS = 2
+
+# Span tags naming the VirtualService rule that routed a request (literal values on every route
+# built from a VirtualService http rule): the trace explorer reads them to link a hop to its rule.
+ROUTE_NAMESPACE_TAG = "meshscope.route.namespace"
+ROUTE_NAME_TAG = "meshscope.route.name"
+ROUTE_RULE_TAG = "meshscope.route.rule"
+
+
+@dataclass(frozen=True)
+class RuleOrigin:
+    """Where a route comes from: VirtualService `namespace`/`name`, rule `rule` (index in spec.http)."""
+
+    namespace: str
+    name: str
+    rule: int
+
+
+def make_route_tracing(origin: RuleOrigin, sampling_percent: float) -> dict[str, Any]:
+    """Envoy route `tracing`: literal custom tags naming `origin`, added to the span of every request
+    the route handles.
+
+    A route's tracing block replaces the connection manager's sampling (its own default is 100 %),
+    so it repeats the mesh's `sampling_percent` (0..100) to keep one sampling rate for all routes.
+    Routes the mesh builds without a VirtualService (a service's default route, the inbound route)
+    carry no tracing block and so no route tags: their spans name no rule, because none applied.
+    """
+    literals = {
+        ROUTE_NAMESPACE_TAG: origin.namespace,
+        ROUTE_NAME_TAG: origin.name,
+        ROUTE_RULE_TAG: str(origin.rule),
+    }
+    return {
+        "random_sampling": percent(sampling_percent),
+        "custom_tags": [{"tag": tag, "literal": {"value": value}} for tag, value in literals.items()],
+    }
 
 
 def make_string_matcher(match: StringMatch, ignore_case: bool = False) -> dict[str, Any]:
@@ -163,8 +199,14 @@ def make_routes(
     resolve: ClusterResolver,
     name_prefix: str,
     hash_policy: HashPolicyResolver | None = None,
+    origin: RuleOrigin | None = None,
+    sampling_percent: float | None = None,
 ) -> list[dict[str, Any]]:
-    """One Envoy route per match clause (a route without match clauses matches everything)."""
+    """One Envoy route per match clause (a route without match clauses matches everything).
+
+    With `origin` and `sampling_percent` (tracing on), every route tags its spans with the rule it
+    was built from (see `make_route_tracing`).
+    """
     action = make_route_action(http, resolve, hash_policy)
     matches: list[HTTPMatchRequest | None] = list(http.match) or [None]
     routes = []
@@ -176,6 +218,8 @@ def make_routes(
         }
         if http.fault is not None:
             route["typed_per_filter_config"] = {"envoy.filters.http.fault": make_fault(http.fault)}
+        if origin is not None and sampling_percent is not None:
+            route["tracing"] = make_route_tracing(origin, sampling_percent)
         routes.append(route)
     return routes
 

@@ -32,7 +32,8 @@ def postgres_admin():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_env(request):
     if request.param == "sqlite":
-        yield {}
+        # Empty is SQLite, also when the whole suite runs on PostgreSQL (DATABASE_URL set).
+        yield {"DATABASE_URL": ""}
         return
     admin = postgres_admin()
     if admin is None:

@@ -183,3 +183,54 @@ def test_consistent_hash_makes_a_ring_hash_cluster_and_a_route_hash_policy():
     assert cluster.lb_policy == cluster.RING_HASH
     [route] = reviews_routes(nodes)
     assert [p.header.header_name for p in route.route.hash_policy] == ["end-user"]
+
+
+def route_tags(route) -> dict[str, str]:
+    return {t.tag: t.literal.value for t in route.tracing.custom_tags}
+
+
+def test_every_virtual_service_route_tags_its_spans_with_the_rule_that_built_it():
+    nodes = build(sample("destination-rule-all"), sample("virtual-service-ratings-test-delay"))
+    config = nodes[PRODUCTPAGE.node_id][ROUTE_TYPE]["9080"]
+    ratings = next(h for h in config.virtual_hosts if h.name.startswith("ratings."))
+    jason, rest = ratings.routes
+    assert route_tags(jason) == {
+        "meshscope.route.namespace": "default",
+        "meshscope.route.name": "ratings",
+        "meshscope.route.rule": "0",
+    }
+    assert route_tags(rest)["meshscope.route.rule"] == "1"
+    # The route's tracing block replaces the HCM's sampling: it repeats the mesh's 100 %.
+    assert (jason.tracing.random_sampling.numerator, jason.tracing.random_sampling.denominator) == (
+        1_000_000,
+        2,  # MILLION
+    )
+    # A service without a VirtualService keeps its default route, which names no rule.
+    (default,) = reviews_routes(nodes)
+    assert not default.HasField("tracing")
+
+
+def test_each_match_clause_of_a_rule_carries_the_same_rule_index():
+    nodes = build(sample("bookinfo-gateway"))
+    routes = nodes[REGISTRY.gateway.node_id][ROUTE_TYPE]["http.8080"].virtual_hosts[0].routes
+    assert len(routes) == 5
+    assert {tuple(sorted(route_tags(r).items())) for r in routes} == {
+        (
+            ("meshscope.route.name", "bookinfo"),
+            ("meshscope.route.namespace", "default"),
+            ("meshscope.route.rule", "0"),
+        )
+    }
+
+
+def test_route_tags_follow_the_sampling_rate_and_vanish_with_tracing_off():
+    resources = [
+        r
+        for d in (sample("destination-rule-all"), sample("virtual-service-reviews-test-v2"))
+        for r in parse_documents(d)
+    ]
+    sampled = translate(REGISTRY, resources, TracingSettings(sampling_percent=12.5))
+    jason, _ = reviews_routes(sampled)
+    assert jason.tracing.random_sampling.numerator == 125_000
+    untraced = translate(REGISTRY, resources, TracingSettings(enabled=False))
+    assert not any(r.HasField("tracing") for r in reviews_routes(untraced))

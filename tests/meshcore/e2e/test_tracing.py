@@ -143,3 +143,52 @@ def test_fault_injected_request_carries_envoys_response_flag(clean_mesh):
         timeout=5,
     ).json()
     assert any(s["traceId"] == spans[0]["traceId"] for trace in found for s in trace)
+
+
+def route_tags(span: dict) -> dict[str, str]:
+    return {k: v for k, v in span["tags"].items() if k.startswith("meshscope.route.")}
+
+
+def calls_to(spans: list[dict], service: str) -> list[dict]:
+    """The CLIENT spans of calls whose upstream cluster belongs to `service`."""
+    suffix = f"{service}.default.svc.cluster.local"
+    return [
+        s
+        for s in spans
+        if s.get("kind") == "CLIENT" and s["tags"].get("upstream_cluster", "").endswith(suffix)
+    ]
+
+
+def test_each_hop_names_the_virtual_service_rule_that_routed_it(clean_mesh):
+    mesh = clean_mesh
+    mesh.apply_ok(sample("destination-rule-all"))
+    mesh.apply_ok(sample("virtual-service-reviews-test-v2"))
+    mesh.apply_ok(sample("virtual-service-ratings-test-abort"))
+    expected = {GATEWAY, "productpage.default", "reviews.default", "details.default"}
+
+    spans = fetch_trace(mesh, traced_request(mesh, user="jason"), expected)
+    (reviews_call,) = calls_to(spans, "reviews")
+    assert route_tags(reviews_call) == {
+        "meshscope.route.namespace": "default",
+        "meshscope.route.name": "reviews",
+        "meshscope.route.rule": "0",  # the end-user: jason match
+    }
+    ratings_calls = calls_to(spans, "ratings")
+    assert ratings_calls, "no span for the call to ratings"
+    for call in ratings_calls:
+        assert call["tags"]["response_flags"] == "FI"
+        assert route_tags(call) == {
+            "meshscope.route.namespace": "default",
+            "meshscope.route.name": "ratings",
+            "meshscope.route.rule": "0",
+        }
+    # details has no VirtualService: its default route names no rule, and nothing was flagged.
+    (details_call,) = calls_to(spans, "details")
+    assert route_tags(details_call) == {}
+    assert details_call["tags"]["response_flags"] == "-"
+
+    # Anyone else takes reviews' catch-all rule (index 1) to v1, which never calls ratings.
+    spans = fetch_trace(mesh, traced_request(mesh), expected)
+    (reviews_call,) = calls_to(spans, "reviews")
+    assert route_tags(reviews_call)["meshscope.route.rule"] == "1"
+    assert not calls_to(spans, "ratings")

@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from meshcore.tracer.model import loads
 from meshcore.tracer.samples import DETAILS, GATEWAY, PRODUCTPAGE, RATINGS, REVIEWS, bookinfo_trace
 from meshcore.tracer.validation import normalize_span
-from tests.meshcore.tracer.conftest import ServedTracer
+from tests.meshcore.tracer.conftest import ServedTracer, http
 
 MINUTE_US = 60 * 1_000_000
 
@@ -193,3 +194,45 @@ def test_metrics_expose_store_and_query_latency(tracer: ServedTracer, data: dict
     assert 'meshcore_tracer_query_duration_seconds_count{endpoint="traces"} 1.0' in text
     assert "meshcore_tracer_spans_written_total 23.0" in text
     assert "python_gc" not in text  # a private registry, not the global one
+
+
+def test_head_of_a_trace_answers_whether_it_exists_without_a_body(tracer: ServedTracer, data: dict) -> None:
+    known = http("HEAD", f"{tracer.url}/api/v2/trace/{data['ok'].upper()}")
+    assert (known.status, known.body) == (200, b"")
+    assert http("HEAD", f"{tracer.url}/api/v2/trace/{'9' * 16}").status == 404
+    assert http("HEAD", f"{tracer.url}/api/v2/trace/nothex").status == 400
+
+
+def test_trace_json_fast_path_answers_what_the_merge_gives(tracer: ServedTracer) -> None:
+    """Whole spans are joined from storage; pieces and parentless server halves are merged."""
+    now = int(time.time() * 1_000_000)
+    whole = bookinfo_trace(random.Random(3), now - MINUTE_US, trace_id="ab" * 8)
+    pieces = bookinfo_trace(random.Random(4), now - MINUTE_US, trace_id="cd" * 8)
+    late = {
+        "traceId": "cd" * 8,
+        "id": pieces[2]["id"],
+        "tags": {"late": "piece"},
+        "localEndpoint": pieces[2]["localEndpoint"],
+    }
+    orphan_half = bookinfo_trace(random.Random(5), now - MINUTE_US, trace_id="ef" * 8)
+    orphan_half[3].pop("parentId")  # the server half of a hop: it inherits its client's
+    tracer.store.write([normalize_span(s) for s in whole + pieces + [late] + orphan_half])
+    for trace_id in ("ab" * 8, "cd" * 8, "ef" * 8):
+        fast = loads(tracer.store.get_trace_json(trace_id))
+        merged = tracer.store.get_trace(trace_id)
+        key = lambda s: (s["id"], bool(s.get("shared")))  # noqa: E731
+        assert sorted(fast, key=key) == sorted(merged, key=key), trace_id
+        assert [s["timestamp"] for s in fast] == sorted(s["timestamp"] for s in fast)
+    assert tracer.store.get_trace_json("12" * 8) is None
+    merged_piece = next(
+        s
+        for s in loads(tracer.store.get_trace_json("cd" * 8))
+        if s["id"] == pieces[2]["id"] and not s.get("shared")
+    )
+    assert merged_piece["tags"]["late"] == "piece"
+    server = next(
+        s
+        for s in loads(tracer.store.get_trace_json("ef" * 8))
+        if s["id"] == orphan_half[3]["id"] and s.get("shared")
+    )
+    assert server["parentId"] == orphan_half[2]["parentId"]

@@ -1,0 +1,225 @@
+"""The trace explorer's use cases over a `TraceSource`: search, one trace with its analysis, compare.
+
+Plain functions, no Django: views, the consumer, the live tail and the benchmarks call them with
+the source they want; the link to a VirtualService page is passed in (`route_url(namespace, name)`).
+Every failure of the source is a SourceError for the caller to answer (503 when unreachable).
+JSON shapes are the API's (see dashboard/traces/api.py). Times are µs unless named `_ms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dashboard.sources.errors import SourceError
+from dashboard.sources.traces import TraceSource
+from dashboard.traces import analysis
+from dashboard.traces.compare import compare
+from dashboard.traces.flags import (
+    RESPONSE_FLAGS_TAG,
+    ROUTE_NAME_TAG,
+    ROUTE_NAMESPACE_TAG,
+    ROUTE_RULE_TAG,
+    explain_flags,
+    route_rule,
+)
+from dashboard.traces.model import Span, Trace
+from dashboard.traces.search import MAX_LIMIT, TraceQuery, is_trace_id, matches
+from dashboard.traces.zipkin import to_trace
+
+RouteUrl = Callable[[str, str], str]
+REQUEST_ID_TAG = "guid:x-request-id"
+# Candidates read per result for orders other than "most recent" (see `search`).
+WIDE_FETCH = 5
+# A pasted x-request-id is looked up over the longest lookback the search offers (ms).
+REQUEST_ID_LOOKBACK_MS = 2 * 86_400_000
+
+
+class TraceNotFound(LookupError):
+    """No trace with this id (the message says which)."""
+
+
+def trace_url(trace_id: str) -> str:
+    return f"/traces/{trace_id}/"
+
+
+def summary(trace: Trace) -> dict[str, Any]:
+    """The Summary of the search API: root, timing (µs), size, errors, services, status."""
+    root = trace.root
+    counts: dict[str, int] = {}
+    for span in trace.spans:
+        counts[span.service] = counts.get(span.service, 0) + 1
+    return {
+        "traceId": trace.trace_id,
+        "rootService": root.service if root else None,
+        "rootOperation": root.name if root else None,
+        "start_us": trace.start_us,
+        "duration_us": trace.duration_us,
+        "spanCount": len(trace.spans),
+        "errorCount": analysis.errored(trace.spans),
+        "services": [{"name": n, "count": c} for n, c in sorted(counts.items(), key=lambda i: (-i[1], i[0]))],
+        "statusCode": root.status_code if root else None,
+        "url": trace_url(trace.trace_id),
+    }
+
+
+SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "recent": lambda s: (-s["start_us"], s["traceId"]),
+    "longest": lambda s: (-s["duration_us"], -s["start_us"]),
+    "spans": lambda s: (-s["spanCount"], -s["start_us"]),
+    "errors": lambda s: (-s["errorCount"], -s["start_us"]),
+}
+
+
+def convert_all(raw_traces: list[list[dict[str, Any]]]) -> list[Trace]:
+    """Convert each non-empty raw trace (malformed ones are skipped rather than failing a list)."""
+    result = []
+    for spans in raw_traces:
+        if not spans:
+            continue
+        try:
+            result.append(to_trace(spans))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return result
+
+
+def find_by_request_id(source: TraceSource, request_id: str, now_ms: int | None = None) -> str | None:
+    """The id of the trace whose spans carry Envoy's `guid:x-request-id` = `request_id`, or None."""
+    found = source.search(
+        annotation_query=f"{REQUEST_ID_TAG}={request_id}",
+        end_ts_ms=now_ms,
+        lookback_ms=REQUEST_ID_LOOKBACK_MS,
+        limit=1,
+    )
+    return found[0][0]["traceId"] if found and found[0] else None
+
+
+def resolve_q(source: TraceSource, q: str, now_ms: int | None = None) -> str | None:
+    """A trace id for the search box: the text itself when it is one, else an x-request-id's trace."""
+    text = q.strip()
+    if is_trace_id(text):
+        return text.lower()
+    return find_by_request_id(source, text, now_ms)
+
+
+def fetch_limit(query: TraceQuery) -> int:
+    """How many traces to ask the source for (see `search`)."""
+    if query.sort == "recent" and query.min_duration_us is None and query.max_duration_us is None:
+        return query.limit
+    return min(MAX_LIMIT, max(query.limit * WIDE_FETCH, 100))
+
+
+def search(source: TraceSource, query: TraceQuery) -> list[dict[str, Any]]:
+    """Summaries of the traces matching `query`, sorted as it asks, at most `query.limit`.
+
+    The tracer prefilters (Zipkin's query, newest first); `matches` then applies the trace-duration
+    bounds. When the order is not "most recent" or durations are bounded, up to `WIDE_FETCH` times
+    `limit` candidates (at most MAX_LIMIT) are read so that "longest" means the longest of many
+    recent matches, not of the `limit` newest. With `q`, the one trace it names.
+    """
+    if query.q:
+        trace_id = resolve_q(source, query.q, query.end_ms)
+        raw = source.trace_many([trace_id]) if trace_id else []
+    else:
+        p = query.zipkin_params()
+        raw = source.search(
+            service=p.get("serviceName"),
+            span_name=p.get("spanName"),
+            annotation_query=p.get("annotationQuery"),
+            min_duration_us=p.get("minDuration"),
+            max_duration_us=p.get("maxDuration"),
+            end_ts_ms=p["endTs"],
+            lookback_ms=p["lookback"],
+            limit=fetch_limit(query),
+        )
+    rows = [summary(trace) for trace in convert_all(raw) if query.q or matches(trace, query)]
+    rows.sort(key=SORT_KEYS[query.sort])
+    return rows[: query.limit]
+
+
+def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]], Trace]:
+    """(raw Zipkin spans, model) of one trace; TraceNotFound when the source has none."""
+    try:
+        raw = source.trace(trace_id)
+    except SourceError as error:
+        if error.status == 404:
+            raise TraceNotFound(f"trace {trace_id} not found") from None
+        raise
+    if not raw:
+        raise TraceNotFound(f"trace {trace_id} not found")
+    return raw, to_trace(raw)
+
+
+def span_json(
+    span: Span,
+    self_us: int,
+    route_url: RouteUrl | None,
+    explained: dict[tuple[str | None, ...], Any] | None = None,
+) -> dict[str, Any]:
+    """One Span of the trace API. `explained` memoizes flags and route rules across the spans of a
+    trace (a few distinct tag values repeat over thousands of spans)."""
+    tags = span.tags
+    flags_key = ("flags", tags.get(RESPONSE_FLAGS_TAG))
+    route_key = ("route", tags.get(ROUTE_NAMESPACE_TAG), tags.get(ROUTE_NAME_TAG), tags.get(ROUTE_RULE_TAG))
+    if explained is None:
+        explained = {}
+    flags = explained.get(flags_key)
+    if flags is None:
+        flags = explained[flags_key] = explain_flags(tags)
+    if route_key in explained:
+        route = explained[route_key]
+    else:
+        route = explained[route_key] = route_rule(tags, route_url)
+    return {
+        "spanId": span.span_id,
+        "parentId": span.parent_id,
+        "service": span.service,
+        "name": span.name,
+        "kind": span.kind,
+        "start_us": span.start_us,
+        "duration_us": span.duration_us,
+        "depth": span.depth,
+        "self_us": self_us,
+        "error": span.error,
+        "tags": tags,
+        "annotations": [{"timestamp_us": a.timestamp_us, "value": a.value} for a in span.annotations],
+        "localEndpoint": span.local_endpoint,
+        "remoteEndpoint": span.remote_endpoint,
+        "flags": flags,
+        "route": route,
+        "skew_us": span.skew_us,
+    }
+
+
+def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, Any]:
+    """The trace API document: spans in display order with self time, flags and route rule, the
+    critical path (span ids, and its sections), statistics, call graph and warnings."""
+    self_us = analysis.self_times(trace)
+    sections = analysis.critical_path(trace)
+    spans = trace.spans
+    explained: dict[tuple[str | None, ...], Any] = {}
+    return {
+        "traceId": trace.trace_id,
+        "start_us": trace.start_us,
+        "duration_us": trace.duration_us,
+        "services": trace.services(),
+        "spans": [span_json(span, self_us[span.index], route_url, explained) for span in spans],
+        "criticalPath": analysis.critical_path_ids(trace, sections),
+        "criticalSections": [
+            {"spanId": spans[s.index].span_id, "start_us": s.start_us, "end_us": s.end_us} for s in sections
+        ],
+        "stats": analysis.stats_table(trace, self_us),
+        "callGraph": analysis.call_graph(trace),
+        "warnings": list(trace.warnings),
+    }
+
+
+def compare_traces(source: TraceSource, a_id: str, b_id: str) -> dict[str, Any]:
+    """The compare API document; TraceNotFound names the id that does not exist."""
+    found = {t.trace_id: t for t in convert_all(source.trace_many([a_id, b_id]))}
+    for trace_id in (a_id, b_id):
+        if trace_id not in found:
+            raise TraceNotFound(f"trace {trace_id} not found")
+    a, b = found[a_id], found[b_id]
+    return {"a": summary(a), "b": summary(b), **compare(a, b)}
