@@ -12,6 +12,7 @@ One stack for the module (starting it costs about a minute); slow, so marked `me
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -80,6 +81,23 @@ def stored(stack):
     }
 
 
+def health_names_the_kill(stack, opener, part: str, restarts_before: int) -> bool:
+    """/api/health shows `part` restarted once more after a SIGKILL (from the supervisors' files;
+    the span writer through the tracer check's detail)."""
+    with opener.open(f"{stack.dashboard_url}/api/health", timeout=15) as response:
+        report = json.loads(response.read())
+    if part == WRITER:
+        tracer = next(c for c in report["checks"] if c["name"] == "tracer")
+        return tracer["state"] == "up" and f"writer restarts {restarts_before + 1}" in tracer["detail"]
+    parts = {p["name"]: p for p in report["supervisor"]["parts"]}
+    entry = parts.get("mesh" if part == CONTROL_PLANE else part)
+    return (
+        entry is not None
+        and entry["restarts"] == restarts_before + 1
+        and (entry.get("last_exit") or {}).get("signal") == signal.SIGKILL
+    )
+
+
 @pytest.mark.parametrize("part", [*GATEWAY_INDEPENDENT, CONTROL_PLANE])
 def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stored, part):
     restarts = stack.restarts(part)
@@ -99,6 +117,10 @@ def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stor
     # The map is fresh again (the poller, Redis and the mesh all answer once more).
     opener = wait_until(stack.login, timeout=60, what="a login")
     wait_until(lambda: stack.map_fresh(opener), timeout=90, what="a fresh map")
+    # The health page names what died: its restart and its SIGKILL (the writer: the tracer's count).
+    wait_until(
+        lambda: health_names_the_kill(stack, opener, part, restarts), timeout=30, what="health names it"
+    )
     # Nothing stored is lost.
     assert stack.api("GET", "/api/v1/destinationrules/ratings").json() == stored["resource"]
     assert stack.manage(STORED) == stored["db"]
