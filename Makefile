@@ -39,10 +39,11 @@ test: $(STAMP)
 
 # The dashboard's tests again on PostgreSQL. pytest-django creates a fresh test database (one per
 # worker) named after this run and drops it at the end; each test dashboard gets its own as well.
+# An external database needs a shared secret key (the production shape): a throwaway one.
 test-postgres: $(STAMP)
 	@if $(BIN)/python -m tests.support.postgres $(POSTGRES_SERVER); then \
 	  echo "[meshscope] dashboard tests again on PostgreSQL ($(POSTGRES_SERVER))"; \
-	  DATABASE_URL=$(POSTGRES_SERVER)meshscope_run_$$(date +%s)_$$$$ \
+	  DATABASE_URL=$(POSTGRES_SERVER)meshscope_run_$$(date +%s)_$$$$ DJANGO_SECRET_KEY=test-only-$$$$ \
 	    $(BIN)/python -m pytest $(XDIST) tests/dashboard $(PYTEST_ARGS); \
 	else \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \

@@ -37,20 +37,7 @@ FORM = "/routes/services/reviews/traffic-shifting/"
 
 
 def logged_in(dashboard: Dashboard) -> requests.Session:
-    session = requests.Session()
-    session.get(dashboard.url + "/accounts/login/", timeout=10)
-    session.post(
-        dashboard.url + "/accounts/login/",
-        data={
-            "username": Dashboard.USER,
-            "password": Dashboard.PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": dashboard.url + "/"},
-        timeout=10,
-    )
-    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": dashboard.url + "/"})
-    return session
+    return dashboard.requests_session()
 
 
 def form_to_traffic(mesh: RunningMesh, dashboard: Dashboard) -> tuple[list[float], list[float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from dashboard.core import views as core_views
 from dashboard.services import views as services_views
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("routes/", include("dashboard.routes.urls")),
     path("traces/", include("dashboard.traces.urls")),
     path("security/", include("dashboard.security.urls")),
+    path("api/openapi.yaml", core_views.openapi, name="openapi"),
     path("api/", include("dashboard.routes.api_urls")),
     path("api/", include("dashboard.traces.api_urls")),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
@@ -23,3 +25,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+# Unknown paths under /api/ answer the JSON error body, like every other API error.
+handler404 = "dashboard.core.views.not_found"

@@ -31,6 +31,22 @@ WEBSOCKET_CLIENTS = Gauge(
 )
 ProcessCollector(registry=REGISTRY)
 
+
+def client_connected(consumer: object, label: str) -> None:
+    """Count an accepted websocket of `consumer` (once) under `label` in WEBSOCKET_CLIENTS."""
+    if getattr(consumer, "_counted_as", None) is None:
+        WEBSOCKET_CLIENTS.labels(label).inc()
+        consumer._counted_as = label
+
+
+def client_disconnected(consumer: object) -> None:
+    """Uncount `consumer`'s websocket if `client_connected` counted it (safe to call twice)."""
+    label = getattr(consumer, "_counted_as", None)
+    if label is not None:
+        WEBSOCKET_CLIENTS.labels(label).dec()
+        consumer._counted_as = None
+
+
 # Celery's Redis transport keeps one list per queue and priority step ("celery", "celery\x06\x163"...).
 CELERY_QUEUE = "celery"
 CELERY_PRIORITY_SEPARATOR = "\x06\x16"

@@ -25,6 +25,7 @@ from dashboard.health.report import (
     run_checks,
 )
 from dashboard.sources import configured
+from dashboard.sources.errors import SourceError
 from dashboard.sources.http import get_json
 from dashboard.sources.registry import MeshRegistry, parse_registry
 from dashboard.topology.poll import envoy_targets
@@ -70,14 +71,23 @@ def probe_controlplane() -> str:
 
 
 def probe_tracer() -> str:
-    """The tracer's /health: {"status": "UP", ...}; its writer's state when it reports one."""
-    answer = get_json(f"{settings.MESHCORE_TRACER_URL.rstrip('/')}/health", settings.SOURCE_TIMEOUT_SECONDS)
+    """The tracer's /health (Zipkin's shape): UP, or DOWN (503) while its span writer is down; the
+    writer's details are under zipkin.details.writer."""
+    try:
+        answer = get_json(
+            f"{settings.MESHCORE_TRACER_URL.rstrip('/')}/health", settings.SOURCE_TIMEOUT_SECONDS
+        )
+    except SourceError as error:
+        if error.status == 503:
+            raise ProbeFailed("status DOWN: the span writer is down (spans are refused or wait)") from None
+        raise
     status = answer.get("status") if isinstance(answer, dict) else None
-    writer = answer.get("writer") if isinstance(answer, dict) else None
-    writer_status = writer.get("status") if isinstance(writer, dict) else writer
+    details = (answer.get("zipkin") or {}).get("details") if isinstance(answer, dict) else None
+    writer = details.get("writer") if isinstance(details, dict) else None
+    restarts = writer.get("restarts") if isinstance(writer, dict) else None
     if status != "UP":
-        raise ProbeFailed(f"status {status}" + (f", writer {writer_status}" if writer_status else ""))
-    return "UP" + (f", writer {writer_status}" if writer_status else "")
+        raise ProbeFailed(f"status {status}")
+    return "UP" + (f", writer restarts {restarts}" if restarts is not None else "")
 
 
 def probe_poller() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from dashboard.health.metrics import WEBSOCKET_CLIENTS
+from dashboard.health.metrics import client_connected, client_disconnected
 from dashboard.routes import service
 from dashboard.sources.errors import SourceError
 from dashboard.topology.consumers import UNAUTHENTICATED
@@ -50,7 +50,6 @@ class RoutesConsumer(AsyncJsonWebsocketConsumer):
     """Joins group `routes` after checking the session user; anonymous handshakes are refused."""
 
     joined = False
-    counted = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -60,13 +59,10 @@ class RoutesConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(service.ROUTES_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
-        WEBSOCKET_CLIENTS.labels("routes").inc()
-        self.counted = True
+        client_connected(self, "routes")
 
     async def disconnect(self, code: int) -> None:
-        if self.counted:
-            WEBSOCKET_CLIENTS.labels("routes").dec()
-            self.counted = False
+        client_disconnected(self)
         if self.joined:
             await self.channel_layer.group_discard(service.ROUTES_GROUP, self.channel_name)
 

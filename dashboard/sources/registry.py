@@ -193,7 +193,7 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
 
 @dataclass(frozen=True)
 class ProcessState:
-    state: str = "running"  # running | restarting | stopped
+    state: str = "running"  # running | restarting | stopped | failed (restart budget spent)
     pid: int | None = None
     restarts: int = 0
     last_exit: Any = None

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource, auth_headers, request_json
@@ -136,7 +136,9 @@ class ControlPlaneRouteStore:
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         check_plural(plural)
-        return self._call("GET", f"/api/v1/{plural}/{name}?{urlencode({'namespace': namespace})}")
+        return self._call(
+            "GET", f"/api/v1/{plural}/{quote(name, safe='')}?{urlencode({'namespace': namespace})}"
+        )
 
     def apply(self, documents: Sequence[Mapping[str, Any]], wait_s: float = 0.0) -> WriteOutcome:
         wait_s = min(max(wait_s, 0.0), MAX_WAIT_S)
@@ -163,7 +165,9 @@ class ControlPlaneRouteStore:
         query: dict[str, Any] = {"namespace": namespace, "wait": f"{wait_s:g}"}
         if resource_version:
             query["resourceVersion"] = resource_version
-        answer = self._call("DELETE", f"/api/v1/{plural}/{name}?{urlencode(query)}", wait_s=wait_s)
+        answer = self._call(
+            "DELETE", f"/api/v1/{plural}/{quote(name, safe='')}?{urlencode(query)}", wait_s=wait_s
+        )
         return {**answer["deleted"], "sync": answer.get("sync")}
 
     def sync_status(self) -> tuple[NodeStatus, ...]:

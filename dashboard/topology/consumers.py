@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from dashboard.health.metrics import WEBSOCKET_CLIENTS
+from dashboard.health.metrics import client_connected, client_disconnected
 from dashboard.realtime import TOPOLOGY_GROUP
 
 # Close code for "not logged in" (4000-4999 are free for applications).
@@ -27,7 +27,6 @@ class TopologyConsumer(AsyncJsonWebsocketConsumer):
     """
 
     joined = False
-    counted = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -37,16 +36,13 @@ class TopologyConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(TOPOLOGY_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
-        WEBSOCKET_CLIENTS.labels("topology").inc()
-        self.counted = True
+        client_connected(self, "topology")
         latest = await _latest_payload()
         if latest is not None:
             await self.send_json({"type": "topology.updated", "data": latest})
 
     async def disconnect(self, code: int) -> None:
-        if self.counted:
-            WEBSOCKET_CLIENTS.labels("topology").dec()
-            self.counted = False
+        client_disconnected(self)
         if self.joined:
             await self.channel_layer.group_discard(TOPOLOGY_GROUP, self.channel_name)
 

@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from dashboard.health.metrics import client_connected, client_disconnected
 from dashboard.realtime import TRACES_GROUP
 from dashboard.topology.consumers import UNAUTHENTICATED
 from dashboard.traces.search import TraceFacts, TraceQuery, matches, parse_query
@@ -56,11 +57,13 @@ class TracesConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(TRACES_GROUP, self.channel_name)
         self.joined = True
         await self.accept()
+        client_connected(self, "traces")
         # Say at once whether the tail runs: the next status event may be a second away, or never
         # come when no worker runs the tail.
         await self.send_json({"type": "traces.status", "data": await sync_to_async(_current_status)()})
 
     async def disconnect(self, code: int) -> None:
+        client_disconnected(self)
         if self.joined:
             await self.channel_layer.group_discard(TRACES_GROUP, self.channel_name)
 

@@ -15,7 +15,8 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   POST   /api/v1/apply[?wait=SECONDS|dryRun=All]  apply a multi-document YAML/JSON batch, all or nothing
   PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
-Every route except /healthz needs `Authorization: Bearer <token>` and refuses what a browser on
+  GET    /openapi.yaml                          this API's OpenAPI 3 description (no token needed)
+Every route except /healthz and /openapi.yaml needs `Authorization: Bearer <token>` and refuses what a browser on
 another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
 Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
 415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -334,6 +336,14 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    """This API's OpenAPI 3 description (meshcore/controlplane/openapi.yaml, checked in)."""
+    return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/yaml")
+
+
 def make_api(
     control_plane: ControlPlane,
     supervisor: Supervisor | None = None,
@@ -341,7 +351,7 @@ def make_api(
     *,
     token: str,
 ) -> web.Application:
-    """The resource API; every route but /healthz requires `token` (see `meshcore.controlplane.auth`)."""
+    """The resource API; every route but /healthz and /openapi.yaml requires `token` (see `meshcore.controlplane.auth`)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, api_guard(token)])
     app[CONTROL_PLANE] = control_plane
     if supervisor is not None:
@@ -349,6 +359,7 @@ def make_api(
     if traffic_generator is not None:
         app[TRAFFIC] = traffic_generator
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/api/v1/registry", registry)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/revision", revision)

@@ -30,7 +30,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 BODY_CONTENT_TYPES = frozenset(
     {"application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 )
-OPEN_PATHS = frozenset({"/healthz"})
+# Open to anyone: liveness and the API description (neither tells a secret).
+OPEN_PATHS = frozenset({"/healthz", "/openapi.yaml"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

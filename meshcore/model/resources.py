@@ -215,7 +215,7 @@ def _type_errors(doc: Mapping[str, Any]) -> list[FieldError]:
     accepted = KIND_API_VERSIONS.get(kind, API_VERSIONS) if isinstance(kind, str) else API_VERSIONS
     if api_version is None:
         errors.append(FieldError("apiVersion", "required"))
-    elif api_version not in accepted:
+    elif not isinstance(api_version, str) or api_version not in accepted:
         errors.append(
             FieldError(
                 "apiVersion",
@@ -224,7 +224,8 @@ def _type_errors(doc: Mapping[str, Any]) -> list[FieldError]:
         )
     if kind is None:
         errors.append(FieldError("kind", "required"))
-    elif kind not in KINDS:
+    # A kind that is not a string (an object, a list) is unsupported too, not a TypeError.
+    elif not isinstance(kind, str) or kind not in KINDS:
         errors.append(FieldError("kind", f"unsupported kind {describe(kind)}; use one of {', '.join(KINDS)}"))
     return errors
 

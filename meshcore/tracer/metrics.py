@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -92,3 +92,16 @@ class _StoreCounters(Collector):
         yield CounterMetricFamily(
             "meshcore_tracer_spans_expired", "Spans deleted by retention.", value=stats.expired
         )
+        writer = self._store.writer_state()
+        yield GaugeMetricFamily(
+            "meshcore_tracer_writer_up", "1 while the span writer runs, 0 while it is down.",
+            value=1 if writer["status"] == "UP" else 0,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "meshcore_tracer_writer_restarts", "Writer processes started again after one died.",
+            value=writer["restarts"],
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "meshcore_tracer_spans_lost", "Accepted spans that died with a writer process before commit.",
+            value=writer["lost_spans"],
+        )  # fmt: skip

@@ -169,6 +169,25 @@ class Dashboard:
             f"--- {n}\n{log_tail(self.tmp / n, 25)}" for n in ("daphne.log", "worker.log", "beat.log")
         )
 
+    def requests_session(self) -> Any:
+        """A `requests.Session` logged in as the admin, sending the CSRF token (writes work)."""
+        import requests
+
+        session = requests.Session()
+        session.get(self.url + "/accounts/login/", timeout=10)
+        session.post(
+            self.url + "/accounts/login/",
+            data={
+                "username": self.USER,
+                "password": self.PASSWORD,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": self.url + "/"},
+            timeout=10,
+        )
+        session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": self.url + "/"})
+        return session
+
     def login(self) -> urllib.request.OpenerDirector:
         """An HTTP client with a logged-in session (cookies kept)."""
         jar = http.cookiejar.CookieJar()

@@ -203,3 +203,11 @@ def test_sidecar_page_shows_clusters_listeners_xds_and_config(viewer_client, mon
     html = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()
     assert "stale:" in html and "unreachable" in html
     assert viewer_client.get("/services/sidecars/nope/").status_code == 404
+
+
+def test_an_unknown_api_path_answers_the_json_error_body(viewer_client):
+    # Found by the OpenAPI fuzz suite: /api/routes/revisions/-1 matched no URL and got an HTML page.
+    response = viewer_client.get("/api/routes/revisions/-1")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no API at /api/routes/revisions/-1", "errors": []}
+    assert viewer_client.get("/no-such-page/").status_code == 404

@@ -12,7 +12,11 @@ One stack for the module (starting it costs about a minute); slow, so marked `me
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -77,6 +81,23 @@ def stored(stack):
     }
 
 
+def health_names_the_kill(stack, opener, part: str, restarts_before: int) -> bool:
+    """/api/health shows `part` restarted once more after a SIGKILL (from the supervisors' files;
+    the span writer through the tracer check's detail)."""
+    with opener.open(f"{stack.dashboard_url}/api/health", timeout=15) as response:
+        report = json.loads(response.read())
+    if part == WRITER:
+        tracer = next(c for c in report["checks"] if c["name"] == "tracer")
+        return tracer["state"] == "up" and f"writer restarts {restarts_before + 1}" in tracer["detail"]
+    parts = {p["name"]: p for p in report["supervisor"]["parts"]}
+    entry = parts.get("mesh" if part == CONTROL_PLANE else part)
+    return (
+        entry is not None
+        and entry["restarts"] == restarts_before + 1
+        and (entry.get("last_exit") or {}).get("signal") == signal.SIGKILL
+    )
+
+
 @pytest.mark.parametrize("part", [*GATEWAY_INDEPENDENT, CONTROL_PLANE])
 def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stored, part):
     restarts = stack.restarts(part)
@@ -96,9 +117,59 @@ def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stor
     # The map is fresh again (the poller, Redis and the mesh all answer once more).
     opener = wait_until(stack.login, timeout=60, what="a login")
     wait_until(lambda: stack.map_fresh(opener), timeout=90, what="a fresh map")
+    # The health page names what died: its restart and its SIGKILL (the writer: the tracer's count).
+    wait_until(
+        lambda: health_names_the_kill(stack, opener, part, restarts), timeout=30, what="health names it"
+    )
     # Nothing stored is lost.
     assert stack.api("GET", "/api/v1/destinationrules/ratings").json() == stored["resource"]
     assert stack.manage(STORED) == stored["db"]
+
+
+def test_meshcore_stop_during_a_backoff_holds_the_process_and_returns_promptly(stack):
+    """Kill the ratings app again and again until its backoff is seconds long, then `meshcore stop`
+    it while it waits: the command returns at once and nothing respawns it until `start`."""
+
+    def app() -> dict:
+        return stack.parts().get("app-ratings-v1", {})
+
+    while True:
+        victim = stack.kill("app-ratings-v1")
+        state = wait_until(
+            lambda victim=victim: (
+                app() if app()["state"] == "backoff" or app()["pid"] not in (None, victim) else None
+            ),
+            timeout=30,
+        )
+        events = stack.api("GET", "/api/v1/events").json()["events"]
+        delay = next(
+            e["delay_s"]
+            for e in reversed(events)
+            if e["event"] == "restarting" and e["process"] == "ratings-v1-app"
+        )
+        if state["state"] == "backoff" and delay >= 3.0:
+            break
+    cli = [sys.executable, "-m", "meshcore.cli", "--api", stack.api_url, "stop", "ratings-v1-app"]
+    env = {**stack.env, "MESHCORE_STATE_DIR": str(stack.state / "mesh")}
+    # Bounded: the old supervisor never returned here (it respawned and spun during the backoff).
+    stopped = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert app()["state"] == "held" and app()["pid"] is None
+    # It was held out of the backoff: no respawn came between the backoff and the hold.
+    events = [
+        e["event"]
+        for e in stack.api("GET", "/api/v1/events").json()["events"]
+        if e["process"] == "ratings-v1-app"
+    ]
+    assert events[events.index("restarting", len(events) - 3) :] == ["restarting", "held"], events[-6:]
+    restarts = app()["restarts"]
+    wait_until(lambda: stack.gateway_ok(), timeout=30)  # the page still answers (ratings unavailable)
+    time.sleep(delay)  # past the end of the backoff it was in: still held, not respawned
+    assert app()["state"] == "held" and app()["restarts"] == restarts
+    started = subprocess.run([*cli[:-2], "start", "ratings-v1-app"], env=env, capture_output=True, text=True,
+                             timeout=60, check=False)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    wait_until(lambda: app()["state"] == "running" and app()["pid"], timeout=30, what="started again")
 
 
 def test_sigkill_of_the_launcher_leaves_no_process(stack, traffic):

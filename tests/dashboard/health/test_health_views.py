@@ -180,7 +180,10 @@ def test_metrics_report_polls_sources_snapshot_age_queue_depth_and_restarts(
     assert metric(text, 'meshscope_metrics_source_up{source="broker"}') == 1
 
 
-async def test_websocket_clients_are_counted(health_mesh, client, viewer):
+@pytest.mark.parametrize(
+    ("path", "label"), [("/ws/topology/", "topology"), ("/ws/routes/", "routes"), ("/ws/traces/", "traces")]
+)
+async def test_websocket_clients_are_counted(health_mesh, client, viewer, path, label):
     from asgiref.sync import sync_to_async
 
     from dashboard.asgi import application
@@ -188,12 +191,10 @@ async def test_websocket_clients_are_counted(health_mesh, client, viewer):
 
     await sync_to_async(client.force_login)(viewer)
     cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
-    gauge = WEBSOCKET_CLIENTS.labels("topology")
+    gauge = WEBSOCKET_CLIENTS.labels(label)
     before = gauge._value.get()
     sockets = [
-        WebsocketCommunicator(
-            application, "/ws/topology/", headers=[(b"origin", b"http://127.0.0.1"), cookie]
-        )
+        WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1"), cookie])
         for _ in range(2)
     ]
     for ws in sockets:

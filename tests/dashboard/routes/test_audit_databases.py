@@ -66,17 +66,7 @@ def running(tmp_path, redis_server, clean_mesh, database_env):
 
 
 def logged_in(dashboard: Dashboard) -> requests.Session:
-    session = requests.Session()
-    session.get(dashboard.url + "/accounts/login/", timeout=10)
-    token = session.cookies["csrftoken"]
-    session.post(
-        dashboard.url + "/accounts/login/",
-        data={"username": Dashboard.USER, "password": Dashboard.PASSWORD, "csrfmiddlewaretoken": token},
-        headers={"Referer": dashboard.url + "/"},
-        timeout=10,
-    )
-    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": dashboard.url + "/"})
-    return session
+    return dashboard.requests_session()
 
 
 def test_audit_log_records_changes_rollbacks_and_external_edits(running, clean_mesh, database_env):

@@ -162,6 +162,12 @@ def test_envelope_errors_in_a_multi_document_apply_point_at_the_right_document()
             "metadata.name: must be at most 63 characters, got 64",
         ),
         (VS_DOC + "  since: 2024-01-01\n", "spec.since: must be a JSON value"),
+        # Found by the OpenAPI fuzz suite: an object as kind or apiVersion was a TypeError (500).
+        (VS_DOC.replace("kind: VirtualService", "kind: {}"), "kind: unsupported kind an object"),
+        (
+            VS_DOC.replace("apiVersion: networking.istio.io/v1", "apiVersion: [v1]"),
+            "apiVersion: unsupported apiVersion a list",
+        ),
     ],
 )
 def test_envelope_problems_are_named(text: str, expected: str) -> None:

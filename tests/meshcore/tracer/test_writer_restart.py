@@ -88,6 +88,9 @@ def test_the_tracer_service_restarts_its_killed_writer_and_keeps_storing(service
     assert {t[0]["traceId"] for t in before + after} <= ids
     health = http("GET", f"{service.url}/health").json()["zipkin"]["details"]["writer"]
     assert health["restarts"] == 1 and health["lost_spans"] == 0
+    metrics = http("GET", f"{service.url}/metrics").text
+    assert "meshcore_tracer_writer_restarts_total 1.0" in metrics
+    assert "meshcore_tracer_writer_up 1.0" in metrics and "meshcore_tracer_spans_lost_total 0.0" in metrics
     assert service.process.poll() is None
 
 
