@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -38,6 +40,7 @@ from meshcore.supervisor import (
     ProcessSpec,
     RestartPolicy,
     Supervisor,
+    mark_orphaned,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,9 +56,15 @@ def say(message: str) -> None:
     print(f"[meshscope] {message}", flush=True)
 
 
-def report(managed: ManagedProcess, event: str) -> None:
+def report(state_dir: Path, managed: ManagedProcess, event: str) -> None:
     """Print what happened to a part (the terminal is where `make run` users look)."""
     spec = managed.spec
+    if spec.name == "mesh" and event == "exited" and managed.last_exit is not None:
+        # Its own children died with it, but its supervisor.json may still say they run.
+        with contextlib.suppress(OSError):
+            mark_orphaned(
+                state_dir / "mesh" / STATE_FILE, f"the mesh's supervisor {managed.last_exit.describe()}"
+            )
     if event == "started":
         say(f"started {spec.name} (pid {managed.pid}), log {spec.log_path}")
     elif event == "restarted":
@@ -158,7 +167,9 @@ async def supervise(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    supervisor = Supervisor(policy=POLICY, state_file=state_dir / STATE_FILE, on_change=report)
+    supervisor = Supervisor(
+        policy=POLICY, state_file=state_dir / STATE_FILE, on_change=functools.partial(report, state_dir)
+    )
     try:
         for spec in part_specs(args, state_dir, env):
             await supervisor.start(spec)

@@ -16,8 +16,10 @@ What it does, in the terms Kubernetes users know:
   leaves no child behind; on a normal stop each child's process group is killed after it exits,
   which also takes whatever grandchildren it left;
 - **state file**: on every state change `<state_dir>/supervisor.json` is replaced atomically
-  (write to a temporary file, then rename) with `{"updated_at", "parts": {name: {"state", "pid",
-  "restarts", "since", "last_exit", "last_error"}}}` (times in epoch seconds);
+  (write to a temporary file, then rename) with `{"updated_at", "pid" (the supervising process),
+  "parts": {name: {"state", "pid", "restarts", "since", "last_exit", "last_error"}}}` (times in
+  epoch seconds). When a supervising process dies without writing it, whoever supervises *that*
+  process marks the file's parts stopped (`mark_orphaned`);
 - **single instance**: `InstanceLock` (an flock on `<state_dir>/<name>.pid`, released by the
   kernel whatever way the holder dies) lets a second launcher say clearly that one is running.
 
@@ -569,7 +571,7 @@ class Supervisor:
                 "last_exit": None,
                 "last_error": None,
             }
-        return {"updated_at": time.time(), "parts": parts}
+        return {"updated_at": time.time(), "pid": os.getpid(), "parts": parts}
 
     def write_state(self) -> None:
         """Write supervisor.json now (atomically); a failure is logged, never raised."""
@@ -639,6 +641,21 @@ def read_pid(path: Path) -> int | None:
         return int(path.read_text().strip() or 0) or None
     except (OSError, ValueError):
         return None
+
+
+def mark_orphaned(path: Path, reason: str) -> bool:
+    """Mark every part of a supervisor.json whose supervisor died "stopped" (pid null, `reason` as
+    last_error), so that readers do not take its last word for the truth. False if no file."""
+    document = read_state(path)
+    if not document or not isinstance(document.get("parts"), dict):
+        return False
+    now = time.time()
+    for part in document["parts"].values():
+        if isinstance(part, dict) and part.get("state") != "stopped":
+            part.update(state="stopped", pid=None, since=now, last_error=reason)
+    document["updated_at"] = now
+    write_json_atomically(path, document)
+    return True
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

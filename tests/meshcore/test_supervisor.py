@@ -23,6 +23,7 @@ from meshcore.supervisor import (
     ProcessSpec,
     RestartPolicy,
     Supervisor,
+    mark_orphaned,
     read_state,
 )
 from tests.support.ports import free_port
@@ -240,6 +241,14 @@ def test_sigkill_of_the_launcher_leaves_no_child_and_frees_the_lock(tmp_path):
         wait_until(
             lambda: not any(alive(pid) for pid in pids), timeout=10, what="children die with the launcher"
         )
+        # Its state file still names them: whoever supervised the launcher marks it orphaned.
+        document = read_state(tmp_path / "supervisor.json")
+        assert document["pid"] == launcher.pid
+        assert mark_orphaned(tmp_path / "supervisor.json", "its supervisor was killed")
+        parts = read_state(tmp_path / "supervisor.json")["parts"]
+        assert {(p["state"], p["pid"], p["last_error"]) for p in parts.values()} == {
+            ("stopped", None, "its supervisor was killed")
+        }
         # The pid file is stale now: the next launcher takes it over.
         with InstanceLock(tmp_path / "launcher.pid") as lock:
             assert int((tmp_path / "launcher.pid").read_text()) == os.getpid()
