@@ -102,7 +102,7 @@ def test_audit_log_records_changes_rollbacks_and_external_edits(running, clean_m
     ]
     assert log[1]["rollback_of"] == first.json()["revision"]
     assert "subset: v2" in log[0]["yaml_after"] and "subset: v3" in log[0]["yaml_before"]
-    if database_env:
+    if database_env.get("DATABASE_URL"):
         import psycopg
 
         with psycopg.connect(database_env["DATABASE_URL"]) as connection:
