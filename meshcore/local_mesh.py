@@ -10,10 +10,14 @@ Envoy's admin socket (`admin/<name>.sock`), resources, traces, logs and bootstra
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import json
 import logging
+import os
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from meshcore.controlplane.store import ResourceStore
 from meshcore.controlplane.xds_server import start_xds_server
 from meshcore.model.registry import Registry
 from meshcore.sidecar.binary import envoy_binary
-from meshcore.sidecar.bootstrap import MeshEndpoints, ProxyIdentity, make_bootstrap
+from meshcore.sidecar.bootstrap import MAX_SOCKET_PATH, MeshEndpoints, ProxyIdentity, make_bootstrap
 from meshcore.statedir import private_state_dir, write_private_file
 from meshcore.supervisor import STATE_FILE, ProcessSpec, Supervisor
 from meshcore.traffic import DEFAULT_USERS, TrafficGenerator
@@ -76,8 +80,35 @@ class MeshSettings:
 
     @property
     def admin_dir(self) -> Path:
-        """Where every Envoy's admin socket is (absolute: Envoy and the dashboard run elsewhere)."""
-        return self.state_dir.absolute() / "admin"
+        """Where every Envoy's admin socket is (absolute: Envoy and the dashboard run elsewhere).
+
+        `<state_dir>/admin`, unless the longest socket path there would not fit a Unix socket
+        address (MAX_SOCKET_PATH bytes): then a directory named after the state directory in a
+        per-user 0700 directory of the system's temp directory (see `short_admin_dir`).
+        """
+        inside = self.state_dir.absolute() / "admin"
+        if len(str(inside / LONGEST_SOCKET_NAME).encode()) <= MAX_SOCKET_PATH:
+            return inside
+        return short_admin_dir(self.state_dir)
+
+
+# The longest admin socket file name of the mesh: the gateway's.
+LONGEST_SOCKET_NAME = "istio-ingressgateway.sock"
+
+
+def short_admin_dir(state_dir: Path) -> Path:
+    """`<tmp>/meshcore-<uid>/<12 hex of the state directory's path>`: stable per state directory.
+
+    The per-user parent is created 0700 and must be a real directory owned by this user (never a
+    symlink someone else planted), since the sockets in it accept admin commands.
+    """
+    parent = Path(tempfile.gettempdir()) / f"meshcore-{os.getuid()}"
+    parent.mkdir(mode=0o700, exist_ok=True)
+    info = parent.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{parent} is not a private directory of this user; remove it")
+    digest = hashlib.sha1(str(state_dir.absolute()).encode()).hexdigest()[:12]
+    return parent / digest
 
 
 def tracer_available() -> bool:
