@@ -78,7 +78,9 @@ def test_topology_rates_match_the_traffic_generator(mesh, dashboard, http):
     assert to_ratings == pytest.approx(2 * generated / 3, rel=0.25)
     assert mean_rate("svc:ratings->wl:ratings-v1") == pytest.approx(to_ratings, rel=0.1)
     current = topology(http, dashboard)
-    assert {e["health"] for e in current["edges"]} == {"healthy"}
+    # No edge degraded or failing; an edge may read "idle" when its latest 1 s window happened to
+    # hold no request (a loaded machine stretches the generator's gaps).
+    assert {e["health"] for e in current["edges"]} - {"idle"} == {"healthy"}
     # Istio's auto mTLS: without any policy, every hop between sidecars is mutual TLS.
     assert all(e["mtls"] for e in current["edges"] if e["rps"])
 
@@ -176,12 +178,15 @@ def test_stopping_ratings_app_marks_its_edges_failing(mesh, dashboard, http):
             edges = [e for key, e in edges_of(topology(http, dashboard)).items() if edge_filter(key)]
             return next((e for e in edges if e["health"] == "failing"), None)
 
-        edge = wait_until(
-            lambda: failing(lambda key: key == "svc:ratings->wl:ratings-v1"),
+        # The first failing window may still mix requests served before the stop; every request
+        # after it fails, so the share of 5xx climbs past 20 % within a few polls.
+        wait_until(
+            lambda: (
+                (failing(lambda key: key == "svc:ratings->wl:ratings-v1") or {}).get("error_5xx_pct", 0) >= 20
+            ),
             timeout=30,
-            what="ratings edge failing",
+            what="ratings edge failing with >= 20 % 5xx",
         )
-        assert edge["error_5xx_pct"] >= 20
         # Its callers see it too: reviews' calls to ratings fail.
         wait_until(
             lambda: failing(lambda key: key.endswith("->svc:ratings")),
