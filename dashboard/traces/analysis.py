@@ -18,6 +18,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
@@ -103,6 +104,9 @@ class Section(NamedTuple):
     end_us: int
 
 
+_BY_TIME = itemgetter(1, 2)  # Section (start_us, end_us), in C rather than a lambda per section
+
+
 def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]:
     """Each span's interval clipped to its parent's (starts, ends), and whether it can block its
     parent at all (False: starts after the parent ends, non-blocking kind, or under such a span)."""
@@ -147,6 +151,8 @@ def critical_path(trace: Trace) -> list[Section]:
     by_end: list[list[int] | None] = [None] * len(spans)
     cursor = [0] * len(spans)
     sections: list[Section] = []
+    add = sections.append
+    new_section = tuple.__new__  # Section(...) without its Python-level __new__: ~100k per 50k spans
     for root_index in sorted(trace.roots, key=lambda i: spans[i].start_us):
         current = root_index
         limit = ends[root_index]
@@ -170,37 +176,43 @@ def critical_path(trace: Trace) -> list[Section]:
                 cursor[current] = position + 1
                 child_end = ends[child]
                 if child_end < limit:
-                    sections.append(Section(current, child_end, limit))
+                    add(new_section(Section, (current, child_end, limit)))
                 current, limit = child, child_end
                 continue
             cursor[current] = position
-            if own_start < limit or not sections or sections[-1].index != current:
-                sections.append(Section(current, own_start, limit))
+            if own_start < limit or not sections or sections[-1][0] != current:
+                add(new_section(Section, (current, own_start, limit)))
             if current == root_index:
                 break
             limit = own_start
             current = spans[current].parent_index  # type: ignore[assignment]
-    sections.sort(key=lambda s: (s.start_us, s.end_us))
+    sections.sort(key=_BY_TIME)
     return sections
 
 
 def critical_path_ids(trace: Trace, sections: list[Section]) -> list[str]:
     """Span ids on the path in order of their first section."""
-    return list(dict.fromkeys(trace.spans[s.index].span_id for s in sections))
+    spans = trace.spans
+    return list(dict.fromkeys([spans[index].span_id for index, _, _ in sections]))
 
 
-def stats_table(trace: Trace, self_us: list[int]) -> list[dict[str, object]]:
+def stats_table(trace: Trace, self_us: list[int], duration_us: int | None = None) -> list[dict[str, object]]:
     """Per service and operation: count, total and self time (µs), self time as % of the trace.
 
-    Sorted by self time, largest first. `percent` has two decimals.
+    Sorted by self time, largest first. `percent` has two decimals. `duration_us` is the trace's
+    (computed when not given: the caller often has it already).
     """
-    duration = trace.duration_us
+    duration = trace.duration_us if duration_us is None else duration_us
     rows: dict[tuple[str, str], list[int]] = {}
-    for span in trace.spans:
-        row = rows.setdefault((span.service, span.name), [0, 0, 0])
-        row[0] += 1
-        row[1] += span.duration_us
-        row[2] += self_us[span.index]
+    for span, own in zip(trace.spans, self_us, strict=True):
+        key = (span.service, span.name)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [1, span.duration_us, own]
+        else:
+            row[0] += 1
+            row[1] += span.duration_us
+            row[2] += own
     table = [
         {
             "service": service,
@@ -224,12 +236,15 @@ def call_graph(trace: Trace) -> dict[str, list[dict[str, object]]]:
     """
     nodes = [{"id": name, "service": name} for name in trace.services()]
     counts: dict[tuple[str, str], int] = {}
-    for span in trace.spans:
-        if span.parent_index is None:
+    spans = trace.spans
+    for span in spans:
+        parent_index = span.parent_index
+        if parent_index is None:
             continue
-        parent = trace.spans[span.parent_index]
-        if parent.service != span.service:
-            key = (parent.service, span.service)
+        caller = spans[parent_index].service
+        callee = span.service
+        if caller != callee:
+            key = (caller, callee)
             counts[key] = counts.get(key, 0) + 1
     edges = [{"source": a, "target": b, "count": n} for (a, b), n in counts.items()]
     return {"nodes": nodes, "edges": edges}

@@ -102,7 +102,7 @@ class Trace:
 
     @property
     def end_us(self) -> int:
-        return max((s.end_us for s in self.spans), default=0)
+        return max((s.start_us + s.duration_us for s in self.spans), default=0)
 
     @property
     def duration_us(self) -> int:
