@@ -46,7 +46,7 @@ def adjust_clock_skew(trace: Trace) -> Trace:
             and parent.duration_us > 0
         ):
             start = span.start_us + inherited
-            if start < parent.start_us or start + span.duration_us > parent.end_us:
+            if start < parent.start_us or start + span.duration_us > parent.start_us + parent.duration_us:
                 latency = max(0, (parent.duration_us - span.duration_us) // 2)
                 own = parent.start_us + latency - start
                 if own:
@@ -119,7 +119,11 @@ def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]
         index = span.index
         parent_index = span.parent_index
         if parent_index is None:
-            starts[index], ends[index], blocking[index] = span.start_us, span.end_us, True
+            starts[index], ends[index], blocking[index] = (
+                span.start_us,
+                span.start_us + span.duration_us,
+                True,
+            )
             continue
         if (
             not blocking[parent_index]
@@ -129,7 +133,8 @@ def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]
         ):
             continue
         low, high = starts[parent_index], ends[parent_index]
-        start, end = span.start_us, span.end_us
+        start = span.start_us
+        end = start + span.duration_us
         if start > high:
             continue
         start = low if start < low else start

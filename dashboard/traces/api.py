@@ -5,7 +5,9 @@
   GET /api/traces/<trace_id>[?download=zipkin]
       -> spans in the source-neutral model with flags, route rule and self time, the critical path
          (span ids, and `criticalSections`: [spanId, start_us, end_us] stretches in time order),
-         statistics, call graph, warnings; `download=zipkin` gives the raw Zipkin v2 JSON file
+         statistics, call graph, warnings; `download=zipkin` gives the raw Zipkin v2 JSON file.
+         A `Server-Timing` header gives the phases in ms: read (from the source, decoded),
+         model (conversion), analysis (the document), json (serialization).
   GET /api/traces/compare?a=<id>&b=<id>
       -> {"a": Summary, "b": Summary, "onlyA", "onlyB", "both"}
 Errors use the project's body `{"error", "errors": [{path, message}]}` with `path` the parameter:
@@ -14,6 +16,7 @@ Errors use the project's body `{"error", "errors": [{path, message}]}` with `pat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -110,13 +113,26 @@ def trace(request: HttpRequest, trace_id: str) -> HttpResponse:
     download = request.GET.get("download")
     if download not in (None, "", "zipkin"):
         raise BadParameter([FieldError("download", f"must be 'zipkin', got {download!r}")])
+    phases: dict[str, float] = {}
     with gc_paused():  # hundreds of thousands of cycle-free objects for a large trace
-        raw, model = service.load_trace(configured.trace_source(TRACE_READ_TIMEOUT_S), trace_id)
+        raw, model = service.load_trace(configured.trace_source(TRACE_READ_TIMEOUT_S), trace_id, phases)
         if download == "zipkin":
             response = HttpResponse(dumps(raw), content_type="application/json")
             response["Content-Disposition"] = f'attachment; filename="trace-{trace_id}.json"'
             return response
-        return json_response(service.trace_detail(model, route_url))
+        began = time.perf_counter()
+        document = service.trace_detail(model, route_url)
+        phases["analysis"] = (time.perf_counter() - began) * 1000
+        began = time.perf_counter()
+        response = json_response(document)
+        phases["json"] = (time.perf_counter() - began) * 1000
+    response["Server-Timing"] = server_timing(phases)
+    return response
+
+
+def server_timing(phases: dict[str, float]) -> str:
+    """A Server-Timing header value (`name;dur=<ms>`, comma separated) for the phases (ms)."""
+    return ", ".join(f"{name};dur={ms:.1f}" for name, ms in phases.items())
 
 
 @require_GET

@@ -8,6 +8,7 @@ JSON shapes are the API's (see dashboard/traces/api.py). Times are µs unless na
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -138,8 +139,14 @@ def search(source: TraceSource, query: TraceQuery) -> list[dict[str, Any]]:
     return rows[: query.limit]
 
 
-def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]], Trace]:
-    """(raw Zipkin spans, model) of one trace; TraceNotFound when the source has none."""
+def load_trace(
+    source: TraceSource, trace_id: str, phases: dict[str, float] | None = None
+) -> tuple[list[dict[str, Any]], Trace]:
+    """(raw Zipkin spans, model) of one trace; TraceNotFound when the source has none.
+
+    With `phases`, the wall time (ms) of reading the trace ("read") and converting it ("model").
+    """
+    began = time.perf_counter()
     try:
         raw = source.trace(trace_id)
     except SourceError as error:
@@ -148,7 +155,12 @@ def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]]
         raise
     if not raw:
         raise TraceNotFound(f"trace {trace_id} not found")
-    return raw, to_trace(raw)
+    read = time.perf_counter()
+    model = to_trace(raw)
+    if phases is not None:
+        phases["read"] = (read - began) * 1000
+        phases["model"] = (time.perf_counter() - read) * 1000
+    return raw, model
 
 
 def span_documents(trace: Trace, self_us: list[int], route_url: RouteUrl | None) -> list[dict[str, Any]]:

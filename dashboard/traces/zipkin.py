@@ -20,12 +20,6 @@ SERVER_HALF_SUFFIX = "-server"
 UNKNOWN_SERVICE = "unknown"
 
 
-def _needs_merge(spans: list[dict[str, Any]]) -> bool:
-    """Whether any span id arrives in more than one piece of the same half (the tracer's answers
-    are merged already; other Zipkin servers may return pieces)."""
-    return len({(span["id"], span.get("shared", False)) for span in spans}) != len(spans)
-
-
 def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
     """Convert the spans of one trace (as /api/v2/trace/{id} returns them) into a `Trace`.
 
@@ -35,10 +29,13 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
     spans = list(zipkin_spans)
     if not spans:
         raise ValueError("a trace needs at least one span")
-    if _needs_merge(spans):
-        spans = merge_spans(spans)  # tree_indices only reads the spans, merged or not
-    roots, children = tree_indices(spans)
-    earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
+    roots, children, whole = tree_indices(spans)
+    if not whole:
+        # Some span id arrived in more than one piece of the same half (the tracer's answers are
+        # merged already; other Zipkin servers may return pieces).
+        spans = merge_spans(spans)
+        roots, children, _ = tree_indices(spans)
+    earliest: int | None = None  # the trace's earliest timestamp, for untimed roots only
     warnings: list[str] = []
     missing_parents: set[str] = set()
     untimed = 0
@@ -56,7 +53,12 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
         timestamp = get("timestamp")
         if not timestamp:
             untimed += 1
-            timestamp = parent.start_us if parent is not None else earliest
+            if parent is not None:
+                timestamp = parent.start_us
+            else:
+                if earliest is None:
+                    earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
+                timestamp = earliest
         local = get("localEndpoint")
         annotations = get("annotations")
         shared = bool(get("shared"))

@@ -91,12 +91,14 @@ class SpanNode:
     skew: int = 0
 
 
-def tree_indices(spans: list[ZipkinSpan]) -> tuple[list[int], list[list[int] | None]]:
-    """The tree of merged spans as indices into `spans`: (roots, children of each span).
+def tree_indices(spans: list[ZipkinSpan]) -> tuple[list[int], list[list[int] | None], bool]:
+    """The tree of merged spans as indices into `spans`: (roots, children of each span, whole).
 
     `children[i]` is None for a leaf, else the indices of span i's children sorted by timestamp
     (ties keep the order of `spans`); roots keep the order of `spans`. The rules are `build_tree`'s.
-    Indices rather than nodes: a 50,000-span trace is converted without an object per span.
+    `whole` is False when some span id appears twice in the same half: the spans were not merged
+    (`merge_spans`) and the tree is not to be used. Indices rather than nodes: a 50,000-span trace
+    is converted without an object per span.
     """
     count = len(spans)
     server_half: dict[str, int] = {}
@@ -129,7 +131,7 @@ def tree_indices(spans: list[ZipkinSpan]) -> tuple[list[int], list[list[int] | N
     for kids in children:
         if kids is not None and len(kids) > 1:
             kids.sort(key=timestamps.__getitem__)
-    return roots, children
+    return roots, children, len(server_half) + len(plain) == count
 
 
 def build_tree(spans: list[ZipkinSpan]) -> list[SpanNode]:
@@ -140,7 +142,7 @@ def build_tree(spans: list[ZipkinSpan]) -> list[SpanNode]:
     process). Spans whose parent is missing become roots, so nothing is ever hidden.
     """
     nodes = [SpanNode(span) for span in spans]
-    roots, children = tree_indices(spans)
+    roots, children, _ = tree_indices(spans)
     for node, kids in zip(nodes, children, strict=True):
         if kids is not None:
             node.children = [nodes[k] for k in kids]
