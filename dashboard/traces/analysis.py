@@ -153,11 +153,13 @@ def critical_path(trace: Trace) -> list[Section]:
     """
     spans = trace.spans
     starts, ends, blocking = _blocking_intervals(trace)
-    by_end: list[list[int] | None] = [None] * len(spans)
-    cursor = [0] * len(spans)
+    count = len(spans)
+    by_end: list[list[int] | None] = [None] * count
+    cursor = [0] * count
     sections: list[Section] = []
     add = sections.append
     new_section = tuple.__new__  # Section(...) without its Python-level __new__: ~100k per 50k spans
+    leaf: list[int] = []  # shared by every span without blocking children; never modified
     for root_index in sorted(trace.roots, key=lambda i: spans[i].start_us):
         current = root_index
         limit = ends[root_index]
@@ -165,26 +167,26 @@ def critical_path(trace: Trace) -> list[Section]:
             ordered = by_end[current]
             if ordered is None:
                 children = spans[current].children
-                ordered = (
+                ordered = by_end[current] = (
                     sorted([c for c in children if blocking[c]], key=ends.__getitem__, reverse=True)
                     if children
-                    else []
+                    else leaf
                 )
-                by_end[current] = ordered
-            position = cursor[current]
-            size = len(ordered)
-            while position < size and ends[ordered[position]] > limit:
-                position += 1
+            if ordered:
+                position = cursor[current]
+                size = len(ordered)
+                while position < size and ends[ordered[position]] > limit:
+                    position += 1
+                if position < size:
+                    child = ordered[position]
+                    cursor[current] = position + 1
+                    child_end = ends[child]
+                    if child_end < limit:
+                        add(new_section(Section, (current, child_end, limit)))
+                    current, limit = child, child_end
+                    continue
+                cursor[current] = position
             own_start = starts[current]
-            if position < size:
-                child = ordered[position]
-                cursor[current] = position + 1
-                child_end = ends[child]
-                if child_end < limit:
-                    add(new_section(Section, (current, child_end, limit)))
-                current, limit = child, child_end
-                continue
-            cursor[current] = position
             if own_start < limit or not sections or sections[-1][0] != current:
                 add(new_section(Section, (current, own_start, limit)))
             if current == root_index:
@@ -233,13 +235,14 @@ def stats_table(trace: Trace, self_us: list[int], duration_us: int | None = None
     return table
 
 
-def call_graph(trace: Trace) -> dict[str, list[dict[str, object]]]:
+def call_graph(trace: Trace, services: list[str] | None = None) -> dict[str, list[dict[str, object]]]:
     """Services as nodes; an edge per (caller service, callee service) with the number of calls.
 
     A call is a parent -> child step that changes service (the client half of an Envoy hop and
-    the server half it reaches); steps inside one service add no edge.
+    the server half it reaches); steps inside one service add no edge. `services` is
+    `trace.services()` when the caller has it already.
     """
-    nodes = [{"id": name, "service": name} for name in trace.services()]
+    nodes = [{"id": name, "service": name} for name in (trace.services() if services is None else services)]
     counts: dict[tuple[str, str], int] = {}
     spans = trace.spans
     for span in spans:

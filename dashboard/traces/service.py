@@ -225,17 +225,18 @@ def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, A
     spans = trace.spans
     start_us = trace.start_us
     duration_us = trace.end_us - start_us if spans else 0
+    services = trace.services()
     return {
         "traceId": trace.trace_id,
         "start_us": start_us,
         "duration_us": duration_us,
-        "services": trace.services(),
+        "services": services,
         "spans": span_documents(trace, self_us, route_url),
         "criticalPath": analysis.critical_path_ids(trace, sections),
         # [spanId, start_us, end_us] per stretch of the path (arrays: a 50,000-span trace has ~100k).
         "criticalSections": [(spans[index].span_id, start, end) for index, start, end in sections],
         "stats": analysis.stats_table(trace, self_us, duration_us),
-        "callGraph": analysis.call_graph(trace),
+        "callGraph": analysis.call_graph(trace, list(services)),
         "warnings": list(trace.warnings),
     }
 
