@@ -89,6 +89,7 @@ WRITER_START_TIMEOUT_S = 60.0
 
 # Sort key of a (ts, shared, id, ...) span row: start, client half first, then span id.
 _TRACE_ORDER = itemgetter(0, 1, 2)
+_JSON_COLUMN = itemgetter(4)
 
 
 class TraceStore:
@@ -501,9 +502,10 @@ class TraceStore:
             return None
         rows.sort(key=_TRACE_ORDER)
         if len({(row[2], row[1]) for row in rows}) == len(rows):
-            parents = {row[2]: row[3] for row in rows if not row[1]}
-            if not any(row[1] and row[3] is None and parents.get(row[2]) for row in rows):
-                return b"[" + b",".join([row[4] for row in rows]) + b"]"
+            # Server halves without a parentId inherit their client's, if it has one: then merge.
+            orphans = {row[2] for row in rows if row[1] and row[3] is None}
+            if not orphans or not any(row[3] and not row[1] and row[2] in orphans for row in rows):
+                return b"[" + b",".join(map(_JSON_COLUMN, rows)) + b"]"
         return dumps(merge_spans([loads(row[4]) for row in rows])).encode()
 
     def trace_summary(self, trace_id: str) -> TraceSummary | None:
