@@ -18,6 +18,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
@@ -45,7 +46,7 @@ def adjust_clock_skew(trace: Trace) -> Trace:
             and parent.duration_us > 0
         ):
             start = span.start_us + inherited
-            if start < parent.start_us or start + span.duration_us > parent.end_us:
+            if start < parent.start_us or start + span.duration_us > parent.start_us + parent.duration_us:
                 latency = max(0, (parent.duration_us - span.duration_us) // 2)
                 own = parent.start_us + latency - start
                 if own:
@@ -103,6 +104,9 @@ class Section(NamedTuple):
     end_us: int
 
 
+_BY_TIME = itemgetter(1, 2)  # Section (start_us, end_us), in C rather than a lambda per section
+
+
 def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]:
     """Each span's interval clipped to its parent's (starts, ends), and whether it can block its
     parent at all (False: starts after the parent ends, non-blocking kind, or under such a span)."""
@@ -115,7 +119,11 @@ def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]
         index = span.index
         parent_index = span.parent_index
         if parent_index is None:
-            starts[index], ends[index], blocking[index] = span.start_us, span.end_us, True
+            starts[index], ends[index], blocking[index] = (
+                span.start_us,
+                span.start_us + span.duration_us,
+                True,
+            )
             continue
         if (
             not blocking[parent_index]
@@ -125,7 +133,8 @@ def _blocking_intervals(trace: Trace) -> tuple[list[int], list[int], list[bool]]
         ):
             continue
         low, high = starts[parent_index], ends[parent_index]
-        start, end = span.start_us, span.end_us
+        start = span.start_us
+        end = start + span.duration_us
         if start > high:
             continue
         start = low if start < low else start
@@ -144,9 +153,13 @@ def critical_path(trace: Trace) -> list[Section]:
     """
     spans = trace.spans
     starts, ends, blocking = _blocking_intervals(trace)
-    by_end: list[list[int] | None] = [None] * len(spans)
-    cursor = [0] * len(spans)
+    count = len(spans)
+    by_end: list[list[int] | None] = [None] * count
+    cursor = [0] * count
     sections: list[Section] = []
+    add = sections.append
+    new_section = tuple.__new__  # Section(...) without its Python-level __new__: ~100k per 50k spans
+    leaf: list[int] = []  # shared by every span without blocking children; never modified
     for root_index in sorted(trace.roots, key=lambda i: spans[i].start_us):
         current = root_index
         limit = ends[root_index]
@@ -154,53 +167,59 @@ def critical_path(trace: Trace) -> list[Section]:
             ordered = by_end[current]
             if ordered is None:
                 children = spans[current].children
-                ordered = (
+                ordered = by_end[current] = (
                     sorted([c for c in children if blocking[c]], key=ends.__getitem__, reverse=True)
                     if children
-                    else []
+                    else leaf
                 )
-                by_end[current] = ordered
-            position = cursor[current]
-            size = len(ordered)
-            while position < size and ends[ordered[position]] > limit:
-                position += 1
+            if ordered:
+                position = cursor[current]
+                size = len(ordered)
+                while position < size and ends[ordered[position]] > limit:
+                    position += 1
+                if position < size:
+                    child = ordered[position]
+                    cursor[current] = position + 1
+                    child_end = ends[child]
+                    if child_end < limit:
+                        add(new_section(Section, (current, child_end, limit)))
+                    current, limit = child, child_end
+                    continue
+                cursor[current] = position
             own_start = starts[current]
-            if position < size:
-                child = ordered[position]
-                cursor[current] = position + 1
-                child_end = ends[child]
-                if child_end < limit:
-                    sections.append(Section(current, child_end, limit))
-                current, limit = child, child_end
-                continue
-            cursor[current] = position
-            if own_start < limit or not sections or sections[-1].index != current:
-                sections.append(Section(current, own_start, limit))
+            if own_start < limit or not sections or sections[-1][0] != current:
+                add(new_section(Section, (current, own_start, limit)))
             if current == root_index:
                 break
             limit = own_start
             current = spans[current].parent_index  # type: ignore[assignment]
-    sections.sort(key=lambda s: (s.start_us, s.end_us))
+    sections.sort(key=_BY_TIME)
     return sections
 
 
 def critical_path_ids(trace: Trace, sections: list[Section]) -> list[str]:
     """Span ids on the path in order of their first section."""
-    return list(dict.fromkeys(trace.spans[s.index].span_id for s in sections))
+    spans = trace.spans
+    return list(dict.fromkeys([spans[index].span_id for index, _, _ in sections]))
 
 
-def stats_table(trace: Trace, self_us: list[int]) -> list[dict[str, object]]:
+def stats_table(trace: Trace, self_us: list[int], duration_us: int | None = None) -> list[dict[str, object]]:
     """Per service and operation: count, total and self time (µs), self time as % of the trace.
 
-    Sorted by self time, largest first. `percent` has two decimals.
+    Sorted by self time, largest first. `percent` has two decimals. `duration_us` is the trace's
+    (computed when not given: the caller often has it already).
     """
-    duration = trace.duration_us
+    duration = trace.duration_us if duration_us is None else duration_us
     rows: dict[tuple[str, str], list[int]] = {}
-    for span in trace.spans:
-        row = rows.setdefault((span.service, span.name), [0, 0, 0])
-        row[0] += 1
-        row[1] += span.duration_us
-        row[2] += self_us[span.index]
+    for span, own in zip(trace.spans, self_us, strict=True):
+        key = (span.service, span.name)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [1, span.duration_us, own]
+        else:
+            row[0] += 1
+            row[1] += span.duration_us
+            row[2] += own
     table = [
         {
             "service": service,
@@ -216,20 +235,24 @@ def stats_table(trace: Trace, self_us: list[int]) -> list[dict[str, object]]:
     return table
 
 
-def call_graph(trace: Trace) -> dict[str, list[dict[str, object]]]:
+def call_graph(trace: Trace, services: list[str] | None = None) -> dict[str, list[dict[str, object]]]:
     """Services as nodes; an edge per (caller service, callee service) with the number of calls.
 
     A call is a parent -> child step that changes service (the client half of an Envoy hop and
-    the server half it reaches); steps inside one service add no edge.
+    the server half it reaches); steps inside one service add no edge. `services` is
+    `trace.services()` when the caller has it already.
     """
-    nodes = [{"id": name, "service": name} for name in trace.services()]
+    nodes = [{"id": name, "service": name} for name in (trace.services() if services is None else services)]
     counts: dict[tuple[str, str], int] = {}
-    for span in trace.spans:
-        if span.parent_index is None:
+    spans = trace.spans
+    for span in spans:
+        parent_index = span.parent_index
+        if parent_index is None:
             continue
-        parent = trace.spans[span.parent_index]
-        if parent.service != span.service:
-            key = (parent.service, span.service)
+        caller = spans[parent_index].service
+        callee = span.service
+        if caller != callee:
+            key = (caller, callee)
             counts[key] = counts.get(key, 0) + 1
     edges = [{"source": a, "target": b, "count": n} for (a, b), n in counts.items()]
     return {"nodes": nodes, "edges": edges}

@@ -8,6 +8,7 @@ JSON shapes are the API's (see dashboard/traces/api.py). Times are µs unless na
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from dashboard.traces.flags import (
     explain_flags,
     route_rule,
 )
-from dashboard.traces.model import Span, Trace
+from dashboard.traces.model import Trace
 from dashboard.traces.search import MAX_LIMIT, TraceQuery, is_trace_id, matches
 from dashboard.traces.zipkin import to_trace
 
@@ -138,8 +139,14 @@ def search(source: TraceSource, query: TraceQuery) -> list[dict[str, Any]]:
     return rows[: query.limit]
 
 
-def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]], Trace]:
-    """(raw Zipkin spans, model) of one trace; TraceNotFound when the source has none."""
+def load_trace(
+    source: TraceSource, trace_id: str, phases: dict[str, float] | None = None
+) -> tuple[list[dict[str, Any]], Trace]:
+    """(raw Zipkin spans, model) of one trace; TraceNotFound when the source has none.
+
+    With `phases`, the wall time (ms) of reading the trace ("read") and converting it ("model").
+    """
+    began = time.perf_counter()
     try:
         raw = source.trace(trace_id)
     except SourceError as error:
@@ -148,48 +155,66 @@ def load_trace(source: TraceSource, trace_id: str) -> tuple[list[dict[str, Any]]
         raise
     if not raw:
         raise TraceNotFound(f"trace {trace_id} not found")
-    return raw, to_trace(raw)
+    read = time.perf_counter()
+    model = to_trace(raw)
+    if phases is not None:
+        phases["read"] = (read - began) * 1000
+        phases["model"] = (time.perf_counter() - read) * 1000
+    return raw, model
 
 
-def span_json(
-    span: Span,
-    self_us: int,
-    route_url: RouteUrl | None,
-    explained: dict[tuple[str | None, ...], Any] | None = None,
-) -> dict[str, Any]:
-    """One Span of the trace API. `explained` memoizes flags and route rules across the spans of a
-    trace (a few distinct tag values repeat over thousands of spans)."""
-    tags = span.tags
-    flags_key = ("flags", tags.get(RESPONSE_FLAGS_TAG))
-    route_key = ("route", tags.get(ROUTE_NAMESPACE_TAG), tags.get(ROUTE_NAME_TAG), tags.get(ROUTE_RULE_TAG))
-    if explained is None:
-        explained = {}
-    flags = explained.get(flags_key)
-    if flags is None:
-        flags = explained[flags_key] = explain_flags(tags)
-    if route_key in explained:
-        route = explained[route_key]
-    else:
-        route = explained[route_key] = route_rule(tags, route_url)
-    return {
-        "spanId": span.span_id,
-        "parentId": span.parent_id,
-        "service": span.service,
-        "name": span.name,
-        "kind": span.kind,
-        "start_us": span.start_us,
-        "duration_us": span.duration_us,
-        "depth": span.depth,
-        "self_us": self_us,
-        "error": span.error,
-        "tags": tags,
-        "annotations": [{"timestamp_us": a.timestamp_us, "value": a.value} for a in span.annotations],
-        "localEndpoint": span.local_endpoint,
-        "remoteEndpoint": span.remote_endpoint,
-        "flags": flags,
-        "route": route,
-        "skew_us": span.skew_us,
-    }
+def span_documents(trace: Trace, self_us: list[int], route_url: RouteUrl | None) -> list[dict[str, Any]]:
+    """The Span objects of the trace API, in display order; `self_us` indexed like `trace.spans`.
+
+    One pass that builds each dict directly: flags and route rules are explained once per distinct
+    tag value (a few values repeat over thousands of spans) and shared by the spans that carry
+    them; spans without the tags skip the lookup. Each span's `tags` is the model's dict itself.
+    """
+    flags_of: dict[str | None, list[dict[str, str]]] = {None: []}
+    routes: dict[tuple[str, str | None, str | None], dict[str, object] | None] = {}
+    result = []
+    append = result.append
+    for span, own in zip(trace.spans, self_us, strict=True):
+        tags = span.tags
+        raw_flags = tags.get(RESPONSE_FLAGS_TAG)
+        flags = flags_of.get(raw_flags)
+        if flags is None:
+            flags = flags_of[raw_flags] = explain_flags(tags)
+        namespace = tags.get(ROUTE_NAMESPACE_TAG)
+        if namespace:
+            route_key = (namespace, tags.get(ROUTE_NAME_TAG), tags.get(ROUTE_RULE_TAG))
+            if route_key in routes:
+                route = routes[route_key]
+            else:
+                route = routes[route_key] = route_rule(tags, route_url)
+        else:
+            route = None  # route_rule needs a namespace
+        error = tags.get("error")
+        annotations = span.annotations
+        append(
+            {
+                "spanId": span.span_id,
+                "parentId": span.parent_id,
+                "service": span.service,
+                "name": span.name,
+                "kind": span.kind,
+                "start_us": span.start_us,
+                "duration_us": span.duration_us,
+                "depth": span.depth,
+                "self_us": own,
+                "error": error is not None and error.lower() != "false",  # Span.error, inlined
+                "tags": tags,
+                "annotations": [{"timestamp_us": a.timestamp_us, "value": a.value} for a in annotations]
+                if annotations
+                else [],
+                "localEndpoint": span.local_endpoint,
+                "remoteEndpoint": span.remote_endpoint,
+                "flags": flags,
+                "route": route,
+                "skew_us": span.skew_us,
+            }
+        )
+    return result
 
 
 def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, Any]:
@@ -198,18 +223,20 @@ def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, A
     self_us = analysis.self_times(trace)
     sections = analysis.critical_path(trace)
     spans = trace.spans
-    explained: dict[tuple[str | None, ...], Any] = {}
+    start_us = trace.start_us
+    duration_us = trace.end_us - start_us if spans else 0
+    services = trace.services()
     return {
         "traceId": trace.trace_id,
-        "start_us": trace.start_us,
-        "duration_us": trace.duration_us,
-        "services": trace.services(),
-        "spans": [span_json(span, self_us[span.index], route_url, explained) for span in spans],
+        "start_us": start_us,
+        "duration_us": duration_us,
+        "services": services,
+        "spans": span_documents(trace, self_us, route_url),
         "criticalPath": analysis.critical_path_ids(trace, sections),
         # [spanId, start_us, end_us] per stretch of the path (arrays: a 50,000-span trace has ~100k).
-        "criticalSections": [(spans[s.index].span_id, s.start_us, s.end_us) for s in sections],
-        "stats": analysis.stats_table(trace, self_us),
-        "callGraph": analysis.call_graph(trace),
+        "criticalSections": [(spans[index].span_id, start, end) for index, start, end in sections],
+        "stats": analysis.stats_table(trace, self_us, duration_us),
+        "callGraph": analysis.call_graph(trace, list(services)),
         "warnings": list(trace.warnings),
     }
 

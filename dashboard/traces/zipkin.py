@@ -14,20 +14,10 @@ from typing import Any
 
 from dashboard.traces.analysis import adjust_clock_skew
 from dashboard.traces.model import Annotation, Span, Trace
-from meshcore.tracer.assembly import build_tree, merge_spans
+from meshcore.tracer.assembly import merge_spans, tree_indices
 
 SERVER_HALF_SUFFIX = "-server"
 UNKNOWN_SERVICE = "unknown"
-
-
-def _span_id(span: dict[str, Any]) -> str:
-    return span["id"] + SERVER_HALF_SUFFIX if span.get("shared") else span["id"]
-
-
-def _needs_merge(spans: list[dict[str, Any]]) -> bool:
-    """Whether any span id arrives in more than one piece of the same half (the tracer's answers
-    are merged already; other Zipkin servers may return pieces)."""
-    return len({(span["id"], span.get("shared", False)) for span in spans}) != len(spans)
 
 
 def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
@@ -39,58 +29,72 @@ def to_trace(zipkin_spans: Iterable[dict[str, Any]]) -> Trace:
     spans = list(zipkin_spans)
     if not spans:
         raise ValueError("a trace needs at least one span")
-    if _needs_merge(spans):
-        spans = merge_spans(spans)  # build_tree only reads the spans, merged or not
-    roots = build_tree(spans)
-    earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
+    roots, children, whole = tree_indices(spans)
+    if not whole:
+        # Some span id arrived in more than one piece of the same half (the tracer's answers are
+        # merged already; other Zipkin servers may return pieces).
+        spans = merge_spans(spans)
+        roots, children, _ = tree_indices(spans)
+    earliest: int | None = None  # the trace's earliest timestamp, for untimed roots only
     warnings: list[str] = []
     missing_parents: set[str] = set()
     untimed = 0
     ordered: list[Span] = []
-    # Depth first over the tree build_tree made (children already sorted by timestamp); each
-    # entry is (node, parent index, depth). Roots sorted like children: by start.
-    roots.sort(key=lambda n: (n.span.get("timestamp", 0), bool(n.span.get("shared"))))
-    stack: list[tuple[Any, int | None, int]] = [(node, None, 0) for node in reversed(roots)]
+    # Depth first over the tree (children already sorted by timestamp); each stack entry is
+    # (index into `spans`, parent's index into `ordered`, depth). Roots sorted like children: by start.
+    roots.sort(key=lambda i: (spans[i].get("timestamp", 0), bool(spans[i].get("shared"))))
+    stack: list[tuple[int, int | None, int]] = [(root, None, 0) for root in reversed(roots)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, parent_index, depth = stack.pop()
-        raw = node.span
+        position, parent_index, depth = pop()
+        raw = spans[position]
+        get = raw.get
         parent = ordered[parent_index] if parent_index is not None else None
-        timestamp = raw.get("timestamp")
+        timestamp = get("timestamp")
         if not timestamp:
             untimed += 1
-            timestamp = parent.start_us if parent is not None else earliest
-        local = raw.get("localEndpoint")
-        remote = raw.get("remoteEndpoint")
-        annotations = raw.get("annotations")
+            if parent is not None:
+                timestamp = parent.start_us
+            else:
+                if earliest is None:
+                    earliest = min((s["timestamp"] for s in spans if s.get("timestamp")), default=0)
+                timestamp = earliest
+        local = get("localEndpoint")
+        annotations = get("annotations")
+        shared = bool(get("shared"))
+        raw_id = raw["id"]
         index = len(ordered)
+        # Positional, in the field order of Span: a keyword call costs more at 50,000 spans.
         span = Span(
-            span_id=_span_id(raw),
-            raw_id=raw["id"],
-            parent_id=parent.span_id if parent is not None else None,
-            service=(local.get("serviceName") if local else None) or UNKNOWN_SERVICE,
-            name=raw.get("name") or "",
-            kind=raw.get("kind"),
-            start_us=int(timestamp),
-            duration_us=int(raw.get("duration") or 0),
-            tags=raw.get("tags") or {},
-            annotations=[Annotation(int(a["timestamp"]), a["value"]) for a in annotations]
-            if annotations
-            else [],
-            local_endpoint=local or None,
-            remote_endpoint=remote or None,
-            shared=bool(raw.get("shared")),
-            depth=depth,
-            index=index,
-            parent_index=parent_index,
+            raw_id + SERVER_HALF_SUFFIX if shared else raw_id,  # span_id
+            raw_id,
+            parent.span_id if parent is not None else None,  # parent_id
+            (local.get("serviceName") if local else None) or UNKNOWN_SERVICE,  # service
+            get("name") or "",
+            get("kind"),
+            int(timestamp),  # start_us
+            int(get("duration") or 0),  # duration_us
+            get("tags") or {},
+            [Annotation(int(a["timestamp"]), a["value"]) for a in annotations] if annotations else [],
+            local or None,  # local_endpoint
+            get("remoteEndpoint") or None,
+            shared,
+            False,  # follows_from: Zipkin has no such reference
+            0,  # skew_us
+            depth,
+            index,
+            parent_index,
+            [],  # children
         )
         if parent is not None:
             parent.children.append(index)
-        elif raw.get("parentId"):
+        elif get("parentId"):
             missing_parents.add(raw["parentId"])
         ordered.append(span)
-        children = node.children
-        for k in range(len(children) - 1, -1, -1):
-            stack.append((children[k], index, depth + 1))
+        kids = children[position]
+        if kids is not None:
+            for k in range(len(kids) - 1, -1, -1):
+                push((kids[k], index, depth + 1))
     if missing_parents:
         warnings.append(
             f"{len(missing_parents)} parent span(s) never arrived; their children are shown as roots"

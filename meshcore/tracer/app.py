@@ -337,10 +337,10 @@ async def get_traces(request: web.Request) -> web.Response:
 async def get_trace(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trace_id = parse_trace_id(request.match_info["trace_id"])
-    text = await _query(request, "trace", lambda: store.get_trace_json(trace_id))
-    if text is None:
+    body = await _query(request, "trace", lambda: store.get_trace_json(trace_id))
+    if body is None:
         return _error(404, f"trace {trace_id} not found")
-    return _json_response(text)
+    return web.Response(body=body, content_type=_JSON, charset="utf-8")
 
 
 async def head_trace(request: web.Request) -> web.Response:

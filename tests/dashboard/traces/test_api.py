@@ -155,6 +155,10 @@ def test_trace_document_has_model_spans_analysis_and_flags(viewer_client, tracer
     assert sections[0][1] == doc["start_us"] and sections[-1][2] == doc["start_us"] + doc["duration_us"]
     assert all(a[2] == b[1] for a, b in itertools.pairwise(sections))  # contiguous, in order
     assert [sid for sid, _, _ in sections if sid == flagged["spanId"]]
+    # The phases of the answer, in ms, for the browser's network panel.
+    timing = dict(part.split(";dur=") for part in answer["Server-Timing"].split(", "))
+    assert list(timing) == ["read", "model", "analysis", "json"]
+    assert all(float(ms) >= 0 for ms in timing.values())
 
 
 def test_download_gives_the_raw_zipkin_json(viewer_client, loaded):
