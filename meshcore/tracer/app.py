@@ -40,6 +40,7 @@ from meshcore.httperrors import error_response as _error
 from meshcore.httperrors import json_errors
 from meshcore.model.errors import FieldError, error_body
 from meshcore.tracer import otlp
+from meshcore.tracer.counting import more_items_than
 from meshcore.tracer.metrics import CONTENT_TYPE_LATEST, TracerMetrics
 from meshcore.tracer.model import dumps, loads
 from meshcore.tracer.queries import (
@@ -65,6 +66,9 @@ DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 # Envoy flushes at most a few dozen spans at a time and OpenTelemetry's batch exporter 512: a
 # request with far more is a mistake or an attack, refused before any per-span work.
 DEFAULT_MAX_SPANS_PER_REQUEST = 10_000
+# Bodies above this size have their items counted before they are decoded (see counting.py);
+# below it a full decode is cheaper than the count.
+COUNT_FIRST_BYTES = 256 * 1024
 RETRY_AFTER_SECONDS = "1"
 # At most this many problems are itemized in a 400 answer; the count of the rest follows.
 MAX_LISTED_PROBLEMS = 10
@@ -175,6 +179,9 @@ async def _post_zipkin_spans(request: web.Request) -> web.Response:
     body = await _read_body(request, "zipkin")
     if isinstance(body, web.Response):
         return body
+    # A large body may hold millions of tiny items: count them before decoding them all.
+    if len(body) > COUNT_FIRST_BYTES and more_items_than(body, request.app[MAX_SPANS_KEY]):
+        return _over_span_limit(request, "zipkin")
     try:
         decoded = loads(body)
     except ValueError:

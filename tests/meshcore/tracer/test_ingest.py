@@ -340,3 +340,18 @@ def test_recorded_envoy_span_is_accepted_and_searchable(tracer: ServedTracer) ->
     [[span]] = tracer.get("/api/v2/traces?serviceName=productpage.default&annotationQuery=error").json()
     assert span["shared"] is True and span["tags"]["http.status_code"] == "503"
     assert tracer.get("/api/v2/autocompleteValues?key=http.status_code").json() == ["503"]
+
+
+def test_a_large_body_of_tiny_items_is_413_without_decoding_them_all(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path / "t.sqlite3", writer="thread")
+    served = ServedTracer(store, max_spans_per_request=1_000)
+    try:
+        body = b"[" + b"{}," * 200_000 + b"{}]"  # 600 kB: above the size that is counted first
+        reply = served.post_spans(body)
+        assert reply.status == 413, reply.text
+        assert "more than 1000 spans in one request" in reply.json()["error"]
+        assert store.stats.pending == 0
+        assert served.post_spans(bookinfo_trace(random.Random(6), _now_us())).status == 202
+    finally:
+        served.stop()
+        store.close()
