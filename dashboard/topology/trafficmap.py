@@ -23,8 +23,11 @@ from dashboard.sources.registry import MeshRegistry
 from dashboard.topology.envoystats import ClusterName, NodeSample, counter_deltas, node_was_reset
 
 UNKNOWN_ID = "unknown"
-# Inbound load not explained by known callers must exceed both of these to show an unknown caller;
-# below them it is the skew between reads of different Envoys taken a few ms apart.
+# Inbound load not explained by known callers must exceed both of these, in this poll and in the
+# one before, to show an unknown caller. One poll alone is not enough: reads of different Envoys
+# are taken up to ~100 ms apart, so a request crossing the window's edge counts at the server in
+# one window and at its caller in the next (1 rps of "missing" load at 5 rps in 1 s windows), and
+# the next window then shows the opposite. Real callers from outside the mesh persist.
 UNKNOWN_MIN_RPS = 1.0
 UNKNOWN_MIN_SHARE = 0.15
 
@@ -105,6 +108,8 @@ class TrafficMap:
     edges: dict[str, Edge] = field(default_factory=dict)
     stale_sources: list[str] = field(default_factory=list)
     interval_s: float | None = None
+    # Service id -> inbound requests/s no known caller sent, this poll (see UNKNOWN_MIN_RPS).
+    unexplained_rps: dict[str, float] = field(default_factory=dict)
 
     def add_node(self, node: Node) -> Node:
         return self.nodes.setdefault(node.id, node)
@@ -146,6 +151,7 @@ class TrafficMap:
             "taken_at": self.taken_at,
             "interval_s": self.interval_s,
             "stale_sources": list(self.stale_sources),
+            "unexplained_rps": dict(self.unexplained_rps),
             "nodes": nodes,
             "edges": edges,
         }
@@ -158,6 +164,7 @@ class TrafficMap:
             taken_at=float(data.get("taken_at", 0.0)),
             stale_sources=list(data.get("stale_sources", [])),
             interval_s=data.get("interval_s"),
+            unexplained_rps=dict(data.get("unexplained_rps") or {}),
         )
         for node in data.get("nodes", []):
             traffic_map.add_node(Node(**{k: v for k, v in node.items() if k in node_fields}))
@@ -342,7 +349,7 @@ def build_traffic_map(
         traffic_map.edges[edge.id] = edge
 
     _add_inbound_security(traffic_map, registry, current, previous)
-    _add_unknown_callers(traffic_map)
+    _add_unknown_callers(traffic_map, carry_over)
     if carry_over is not None:
         _carry_stale_edges(traffic_map, carry_over)
     traffic_map.interval_s = round(sum(intervals) / len(intervals), 4) if intervals else None
@@ -374,9 +381,11 @@ def _add_inbound_security(
             edge.denied_per_s = round(delta["rbac_denied"] / seconds, 4)
 
 
-def _add_unknown_callers(traffic_map: TrafficMap) -> None:
-    """Inbound load of a service that no known caller accounts for comes from outside the mesh."""
+def _add_unknown_callers(traffic_map: TrafficMap, previous: TrafficMap | None) -> None:
+    """Inbound load of a service that no known caller accounts for, in this poll and the one
+    before, comes from outside the mesh (an `unknown` caller node, as in Kiali)."""
     into, out_of = traffic_map.adjacency()
+    before = previous.unexplained_rps if previous is not None else {}
     for node in list(traffic_map.nodes.values()):
         if node.kind != "service":
             continue
@@ -387,7 +396,10 @@ def _add_unknown_callers(traffic_map: TrafficMap) -> None:
         received = sum(e.rps or 0.0 for e in into_workloads)
         sent = sum(e.rps or 0.0 for e in from_callers)
         missing = received - sent
-        if missing >= UNKNOWN_MIN_RPS and missing >= UNKNOWN_MIN_SHARE * received:
+        if missing < UNKNOWN_MIN_RPS or missing < UNKNOWN_MIN_SHARE * received:
+            continue
+        traffic_map.unexplained_rps[node.id] = round(missing, 4)
+        if before.get(node.id, 0.0) >= UNKNOWN_MIN_RPS:
             traffic_map.add_node(Node(id=UNKNOWN_ID, kind="unknown", name="unknown"))
             edge = Edge(source=UNKNOWN_ID, target=node.id, rps=round(missing, 4))
             traffic_map.edges[edge.id] = edge
