@@ -132,6 +132,7 @@ def build_map(
     unreachable: set[str] | frozenset[str] = frozenset(),
     carry_over: TrafficMap | None = None,
     previous_positions: dict[str, tuple[float, float]] | None = None,
+    unexplained_before: dict[str, float] | None = None,
 ) -> tuple[TrafficMap, dict[str, tuple[float, float]]]:
     """The CPU part of a poll: deltas -> TrafficMap -> appenders -> layout. Pure; no I/O."""
     with gc_paused():
@@ -142,6 +143,7 @@ def build_map(
             taken_at=taken_at,
             unreachable=unreachable,
             carry_over=carry_over,
+            unexplained_before=unexplained_before,
         )
         run_appenders(traffic_map, context)
         positions = assign_positions(traffic_map, previous_positions)
@@ -204,6 +206,7 @@ def poll_once(
         routes=refresh_route_annotations(route_store, state) if route_store is not None else None,
     )
     previous_positions = {k: tuple(v) for k, v in (state.load("positions") or {}).items()}
+    unexplained_before = state.load("unexplained_rps") or {}
     traffic_map, positions = build_map(
         context,
         samples,
@@ -212,7 +215,10 @@ def poll_once(
         unreachable=failed,
         carry_over=TrafficMap.from_dict(last) if last else None,
         previous_positions=previous_positions,
+        unexplained_before=unexplained_before,
     )
+    if traffic_map.unexplained_rps != unexplained_before:
+        state.save("unexplained_rps", traffic_map.unexplained_rps)
     traffic_map.stale_sources = stale_sources + [f"envoy:{name}" for name in sorted(failed)]
     if positions != previous_positions:
         state.save("positions", positions)

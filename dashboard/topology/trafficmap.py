@@ -252,12 +252,14 @@ def build_traffic_map(
     taken_at: float,
     unreachable: set[str] | frozenset[str] = frozenset(),
     carry_over: TrafficMap | None = None,
+    unexplained_before: Mapping[str, float] | None = None,
 ) -> TrafficMap:
     """Build the map of one poll.
 
     `current`/`previous` map an Envoy's node name (workload name, or the gateway's name) to what was
     read from it now and at the previous poll. Nodes in `unreachable` are marked stale, and the
     edges their Envoy alone can measure are copied from `carry_over` (the previous map) as stale.
+    `unexplained_before` is the previous poll's `TrafficMap.unexplained_rps` (default: carry_over's).
     """
     traffic_map = TrafficMap(taken_at=taken_at)
     gateway = registry.gateway
@@ -349,9 +351,12 @@ def build_traffic_map(
         traffic_map.edges[edge.id] = edge
 
     _add_inbound_security(traffic_map, registry, current, previous)
-    _add_unknown_callers(traffic_map, carry_over)
     if carry_over is not None:
         _carry_stale_edges(traffic_map, carry_over)
+    # After the carry-over: what an unreachable caller sent last time still explains its load.
+    if unexplained_before is None:
+        unexplained_before = carry_over.unexplained_rps if carry_over is not None else {}
+    _add_unknown_callers(traffic_map, unexplained_before)
     traffic_map.interval_s = round(sum(intervals) / len(intervals), 4) if intervals else None
     return traffic_map
 
@@ -381,11 +386,10 @@ def _add_inbound_security(
             edge.denied_per_s = round(delta["rbac_denied"] / seconds, 4)
 
 
-def _add_unknown_callers(traffic_map: TrafficMap, previous: TrafficMap | None) -> None:
+def _add_unknown_callers(traffic_map: TrafficMap, before: Mapping[str, float]) -> None:
     """Inbound load of a service that no known caller accounts for, in this poll and the one
     before, comes from outside the mesh (an `unknown` caller node, as in Kiali)."""
     into, out_of = traffic_map.adjacency()
-    before = previous.unexplained_rps if previous is not None else {}
     for node in list(traffic_map.nodes.values()):
         if node.kind != "service":
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dashboard.sources.envoy import RecordedEnvoyAdmin
@@ -9,6 +11,7 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.registry import StaticRegistry
 from dashboard.topology.poll import envoy_targets, poll_once
 from dashboard.topology.state import MemoryPollState, RedisPollState
+from dashboard.topology.trafficmap import UNKNOWN_ID
 from tests.dashboard.helpers import registry_of, status_of
 
 
@@ -57,6 +60,19 @@ def test_two_polls_give_rates_and_positions(bookinfo_recording):
     assert edge.health == "healthy"
     assert all(node.x is not None for node in second.nodes.values())
     assert state.load("positions")
+
+
+def test_load_no_known_caller_sent_shows_an_unknown_caller_from_the_second_such_poll(bookinfo_recording):
+    # A registry without the gateway: productpage's ~5 rps come from outside the mesh.
+    registry = dataclasses.replace(registry_of(bookinfo_recording), gateway=None)
+    source = StaticRegistry(registry, status_of(bookinfo_recording))
+    state = MemoryPollState()
+    maps = [
+        poll_once(source, recorded_admin(bookinfo_recording, i), state, clock=Clock([100.0 + 2 * i]))
+        for i in range(3)
+    ]
+    assert [UNKNOWN_ID in m.nodes for m in maps] == [False, False, True]
+    assert maps[2].edges[f"{UNKNOWN_ID}->svc:productpage"].rps == pytest.approx(5, rel=0.2)
 
 
 def test_failed_sidecar_marks_stale_without_failing_the_poll(bookinfo_recording):

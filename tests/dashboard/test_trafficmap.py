@@ -153,6 +153,22 @@ def test_a_deficit_in_one_poll_only_is_read_skew_not_an_unknown_caller(registry,
     assert UNKNOWN_ID not in caught_up.nodes
 
 
+def test_an_unreachable_caller_is_not_mistaken_for_an_unknown_one(registry, polls):
+    first = build(registry, polls[1], polls[0])
+    current = {k: v for k, v in polls[2].items() if k != "istio-ingressgateway"}
+    # Even after a poll whose deficit qualified, the stale edge carried over explains the load.
+    traffic_map = build(
+        registry,
+        current,
+        polls[1],
+        unreachable={"istio-ingressgateway"},
+        carry_over=first,
+        unexplained_before={"svc:productpage": 5.0},
+    )
+    assert traffic_map.edges[f"{GW}->svc:productpage"].stale
+    assert UNKNOWN_ID not in traffic_map.nodes
+
+
 def test_outbound_to_a_host_outside_the_registry_becomes_an_external_service(registry):
     stats = {"istio-ingressgateway": NodeSample(taken_at=2.0, clusters={})}
     from dashboard.topology.envoystats import ClusterSample
