@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 import plotly
+from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str, install_secret
 
@@ -171,8 +172,18 @@ MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
 MESH_STATE_DIR = Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh")
 MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(MESH_STATE_DIR / "api-token"))
-# Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
-REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
+# `local`: the embedded mesh (meshcore) on this machine. `kubernetes`: a real cluster with Istio,
+# read through the Kubernetes API (MESHSCOPE_KUBECONFIG, else KUBECONFIG / ~/.kube/config, else the
+# in-cluster service account), Istio's CRDs, Prometheus and Jaeger or Zipkin.
+CLUSTER_MODE = env_str("MESHSCOPE_CLUSTER", "local")
+if CLUSTER_MODE not in ("local", "kubernetes"):
+    raise ImproperlyConfigured(f"MESHSCOPE_CLUSTER must be local or kubernetes, not {CLUSTER_MODE!r}")
+KUBECONFIG = env_str("MESHSCOPE_KUBECONFIG", "")
+KUBE_CONTEXT = env_str("MESHSCOPE_KUBE_CONTEXT", "")
+# Which cluster registry adapter to use: the local control plane, or the Kubernetes API.
+REGISTRY_SOURCE = env_str(
+    "MESHSCOPE_REGISTRY_SOURCE", "kubernetes" if CLUSTER_MODE == "kubernetes" else "controlplane"
+)
 # Every call to a source gives up after this many seconds; the data is then marked stale.
 SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05)
 # Sidecars are polled concurrently by this many threads.
