@@ -180,6 +180,14 @@ if CLUSTER_MODE not in ("local", "kubernetes"):
     raise ImproperlyConfigured(f"MESHSCOPE_CLUSTER must be local or kubernetes, not {CLUSTER_MODE!r}")
 KUBECONFIG = env_str("MESHSCOPE_KUBECONFIG", "")
 KUBE_CONTEXT = env_str("MESHSCOPE_KUBE_CONTEXT", "")
+# The namespaces whose services and workloads the cluster registry shows (empty: all but the
+# system ones); the watch of each kind stays cluster-wide (one watch, not one per namespace).
+KUBE_NAMESPACES = env_list("MESHSCOPE_KUBE_NAMESPACES", [])
+# A watch step ends when the stream has been quiet this long (seconds): the API server sends every
+# event after the stored resourceVersion at once, so this is the per-poll cost of an unchanged cluster.
+KUBE_WATCH_IDLE_SECONDS = env_float("MESHSCOPE_KUBE_WATCH_IDLE", 0.25, minimum=0.05)
+# Each page of a full list (first sync, or after 410 Gone) may take this long (seconds).
+KUBE_LIST_TIMEOUT_SECONDS = env_float("MESHSCOPE_KUBE_LIST_TIMEOUT", 30.0, minimum=1.0)
 # Which cluster registry adapter to use: the local control plane, or the Kubernetes API.
 REGISTRY_SOURCE = env_str(
     "MESHSCOPE_REGISTRY_SOURCE", "kubernetes" if CLUSTER_MODE == "kubernetes" else "controlplane"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -27,10 +28,33 @@ def mesh_api_token() -> TokenSource:
     return from_file
 
 
+@lru_cache(maxsize=4)
+def kube_api_client(kubeconfig: str, context: str):
+    """One Kubernetes ApiClient per process and configuration (its connections are reused);
+    SourceError, not cached, when the configuration cannot be loaded."""
+    from dashboard.sources.kubeclient import api_client
+
+    return api_client(kubeconfig, context)
+
+
 def registry_source() -> RegistrySource:
     if settings.REGISTRY_SOURCE == "controlplane":
         return ControlPlaneRegistry(
             settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
+        )
+    if settings.REGISTRY_SOURCE == "kubernetes":
+        from dashboard.sources.kubernetes import KubernetesRegistry
+        from dashboard.topology.state import redis_poll_state
+
+        return KubernetesRegistry(
+            lambda: kube_api_client(settings.KUBECONFIG, settings.KUBE_CONTEXT),
+            redis_poll_state(),
+            timeout=settings.SOURCE_TIMEOUT_SECONDS,
+            list_timeout=settings.KUBE_LIST_TIMEOUT_SECONDS,
+            watch_idle=settings.KUBE_WATCH_IDLE_SECONDS,
+            namespaces=settings.KUBE_NAMESPACES,
+            # Pages between two polls read the poller's view rather than each running a watch step.
+            fresh_for=settings.TOPOLOGY_POLL_INTERVAL_SECONDS / 2,
         )
     raise ValueError(f"unsupported MESHSCOPE_REGISTRY_SOURCE {settings.REGISTRY_SOURCE!r}")
 

@@ -266,3 +266,14 @@ def start_kube(root: Path, timeout: float = 90.0) -> KubeCluster:
 def stop_kube(cluster: KubeCluster) -> None:
     for process in cluster.processes:
         stop_process(process)
+
+
+def restart_apiserver(cluster: KubeCluster, timeout: float = 90.0) -> None:
+    """Stop the API server (by PID) and start it again with the same flags and etcd. Its watch
+    cache is rebuilt from etcd's current revision, so watches from older resourceVersions get
+    410 Gone, as after an upgrade or a long outage of a real cluster's API server."""
+    process = cluster.processes[0]
+    stop_process(process)
+    log = cluster.root / "kube-apiserver.log"
+    cluster.processes[0] = start_process(process.args, log)
+    _wait_ready(cluster, cluster.processes[0], log, timeout)
