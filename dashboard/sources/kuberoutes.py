@@ -294,9 +294,5 @@ class KubernetesRouteStore:
 
 
 def _key(document: Mapping[str, Any]) -> tuple[str, str, str]:
-    metadata = document.get("metadata") or {}
-    return (
-        str(document.get("kind", "")),
-        str(metadata.get("namespace") or "default"),
-        str(metadata.get("name", "")),
-    )
+    """(kind, namespace, name) of a document from `kubeobjects.from_api` (its namespace is set)."""
+    return (document["kind"], document["metadata"]["namespace"], document["metadata"]["name"])
