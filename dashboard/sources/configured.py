@@ -70,6 +70,10 @@ def registry_or_none() -> MeshRegistry | None:
 
 
 def security_source() -> SecuritySource:
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubesecurity import KubernetesSecurity
+
+        return KubernetesSecurity(route_store(settings.SOURCE_TIMEOUT_SECONDS), registry_or_none)
     return ControlPlaneSecurity(
         settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
     )

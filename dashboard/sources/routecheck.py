@@ -25,6 +25,13 @@ from meshcore.model.validation_warnings import validation_warnings
 NO_REGISTRY = "the registry is unreachable: hosts, gateways and subsets were not checked"
 
 
+def service_account(spiffe_id: str) -> str:
+    """`spiffe://cluster.local/ns/default/sa/bookinfo-reviews` -> `bookinfo-reviews` ("default"
+    without one, as Kubernetes gives a pod that names none)."""
+    _, found, account = spiffe_id.rpartition("/sa/")
+    return account if found and account else "default"
+
+
 def model_registry(registry: MeshRegistry) -> Registry:
     """The dashboard's registry in the model the validation reads (services, versioned workloads)."""
     services = tuple(
@@ -32,7 +39,11 @@ def model_registry(registry: MeshRegistry) -> Registry:
     )
     workloads = tuple(
         Workload(
-            w.name, w.service, {"app": w.app, **({"version": w.version} if w.version else {})}, w.namespace
+            w.name,
+            w.service,
+            {"app": w.app, **({"version": w.version} if w.version else {})},
+            w.namespace,
+            service_account=service_account(w.spiffe_id),
         )
         for w in registry.workloads
     )
