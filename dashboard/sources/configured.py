@@ -53,10 +53,10 @@ def route_store(timeout: float | None = None) -> RouteStore:
     """
     timeout = timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS
     if settings.CLUSTER_MODE == "kubernetes":
-        from dashboard.sources.kubeclient import api_client
+        from dashboard.sources.kubeclient import shared_api_client
         from dashboard.sources.kuberoutes import KubernetesRouteStore
 
-        api = api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT)
+        api = shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT)
         return KubernetesRouteStore(api, timeout, registry=registry_or_none)
     return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout, token=mesh_api_token())
 

@@ -211,3 +211,20 @@ def test_rbac_refusals_are_403_and_an_unreachable_server_has_no_status(kube, sto
     with pytest.raises(SourceError) as unreachable:
         down.revision()
     assert unreachable.value.unreachable
+
+
+def test_the_configured_store_shares_one_client_per_kubeconfig(kube, settings):
+    from dashboard.sources import configured
+
+    settings.CLUSTER_MODE = "kubernetes"
+    settings.KUBECONFIG = str(kube.kubeconfig("admin"))
+    first, second = configured.route_store(), configured.route_store()
+    assert isinstance(first, KubernetesRouteStore)
+    assert first.custom.api_client is second.custom.api_client  # one connection pool
+    assert isinstance(first.list("virtualservices"), list)
+    settings.KUBECONFIG = str(kube.kubeconfig("meshscope-viewer"))
+    viewer = configured.route_store()
+    assert viewer.custom.api_client is not first.custom.api_client
+    with pytest.raises(SourceError) as refused:
+        viewer.list("virtualservices")
+    assert refused.value.status == 403
