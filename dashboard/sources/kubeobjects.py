@@ -139,15 +139,19 @@ def api_error(
 
     Statuses keep their meaning for the routes views: 404 unknown object, 409 stale
     resourceVersion (or created meanwhile), 422 invalid with the server's causes as field errors,
-    400 unparsable, 403 refused by RBAC or admission. A create whose namespace does not exist (404)
-    is invalid input: 422 on `metadata.namespace`. 401 (bad credentials) and 5xx give no status:
+    400 unparsable, 403 refused by RBAC or admission. A create answered 404 is invalid input: 422 on
+    `metadata.namespace` when the namespace does not exist, on `apiVersion` when the cluster does
+    not serve the kind there (no such CRD or version). 401 (bad credentials) and 5xx give no status:
     the cluster is not usable, as if unreachable.
     """
     status = parse_status(body)
     message = str(status.get("message") or f"HTTP {status_code}")
     text = f"{what}: {message}"
     if creating and status_code == 404:
-        return SourceError(text, 422, [FieldError("metadata.namespace", message)])
+        if (status.get("details") or {}).get("kind") == "namespaces":
+            return SourceError(text, 422, [FieldError("metadata.namespace", message)])
+        served = "the cluster does not serve this kind at this apiVersion (is Istio's CRD installed?)"
+        return SourceError(f"{what}: {served}", 422, [FieldError("apiVersion", served)])
     if status_code == 409:
         return SourceError(f"{what}: {message}; get it again and reapply your change", 409, _causes(status))
     if status_code == 422:

@@ -146,9 +146,20 @@ def test_api_errors_keep_the_statuses_the_views_handle():
     assert [(e.path, e.message) for e in invalid.errors] == [("metadata.labels", 'Invalid value: "a b"')]
     assert kubeobjects.api_error(404, status_body(404, "NotFound", "not found"), what).status == 404
     missing_namespace = kubeobjects.api_error(
-        404, status_body(404, "NotFound", 'namespaces "nope" not found'), what, creating=True
+        404,
+        json.dumps(
+            {
+                **json.loads(status_body(404, "NotFound", 'namespaces "nope" not found')),
+                "details": {"name": "nope", "kind": "namespaces"},
+            }
+        ),
+        what,
+        creating=True,
     )
     assert missing_namespace.status == 422 and missing_namespace.errors[0].path == "metadata.namespace"
+    # No such CRD: kube-apiserver 1.20 answers a bare "404 page not found".
+    unserved = kubeobjects.api_error(404, "404 page not found\n", what, creating=True)
+    assert unserved.status == 422 and unserved.errors[0].path == "apiVersion"
     forbidden = kubeobjects.api_error(403, status_body(403, "Forbidden", "cannot create"), what)
     assert forbidden.status == 403 and "cannot create" in str(forbidden)
     # Bad credentials and server failures: the cluster is not usable, as if unreachable.
