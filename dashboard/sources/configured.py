@@ -8,8 +8,9 @@ from pathlib import Path
 from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
+from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource
-from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
+from dashboard.sources.registry import ControlPlaneRegistry, MeshRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
@@ -69,16 +70,34 @@ def trace_source(timeout: float | None = None) -> TraceSource:
 
 
 def route_store(timeout: float | None = None) -> RouteStore:
-    """Where route edits go: the local control plane's resource API (Istio CRDs in cluster mode).
+    """Where route edits go: the local control plane's resource API, or Istio's CRDs through the
+    Kubernetes API when MESHSCOPE_CLUSTER=kubernetes (checked against the registry source).
 
     `timeout` (seconds) defaults to MESHSCOPE_ROUTE_STORE_TIMEOUT.
     """
-    return ControlPlaneRouteStore(
-        settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS, token=mesh_api_token()
-    )
+    timeout = timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubeclient import shared_api_client
+        from dashboard.sources.kuberoutes import KubernetesRouteStore
+
+        api = shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT)
+        return KubernetesRouteStore(api, timeout, registry=registry_or_none)
+    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout, token=mesh_api_token())
+
+
+def registry_or_none() -> MeshRegistry | None:
+    """The registry, or None while its source cannot answer."""
+    try:
+        return registry_source().registry()
+    except SourceError:
+        return None
 
 
 def security_source() -> SecuritySource:
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubesecurity import KubernetesSecurity
+
+        return KubernetesSecurity(route_store(settings.SOURCE_TIMEOUT_SECONDS), registry_or_none)
     return ControlPlaneSecurity(
         settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
     )
