@@ -8,6 +8,7 @@ from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
 from dashboard.sources.http import TokenSource
+from dashboard.sources.prometheus import PrometheusSource
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
@@ -37,6 +38,11 @@ def registry_source() -> RegistrySource:
 
 def envoy_admin() -> EnvoyAdmin:
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
+
+
+def prometheus_source() -> PrometheusSource:
+    """Prometheus at MESHSCOPE_PROMETHEUS_URL; each query waits at most MESHSCOPE_SOURCE_TIMEOUT."""
+    return PrometheusSource(settings.PROMETHEUS_URL, settings.SOURCE_TIMEOUT_SECONDS)
 
 
 def trace_source(timeout: float | None = None) -> TraceSource:
