@@ -9,6 +9,8 @@ from __future__ import annotations
 from tests.support.prometheus import Flow
 
 GATEWAY = "istio-ingressgateway"
+# rate() window of the tests: ten 1 s scrapes.
+WINDOW = "10s"
 
 
 def both_reporters(source: str, service: str, workload: str, rps: float, **kwargs) -> list[Flow]:

@@ -16,10 +16,9 @@ from urllib.parse import urlencode
 
 from dashboard.sources.http import get_json
 from dashboard.sources.prometheus import duration_seconds, mesh_queries
-from tests.dashboard.cluster.istio_traffic import bookinfo_flows
+from tests.dashboard.cluster.istio_traffic import WINDOW, bookinfo_flows
 from tests.support.prometheus import IstioExporter, start_prometheus, wait_for_series
 
-WINDOW = "10s"
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "prometheus_bookinfo.json"
 
 

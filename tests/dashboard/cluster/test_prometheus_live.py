@@ -16,26 +16,12 @@ from dashboard.sources.prometheus import PrometheusSource
 from dashboard.sources.registry import StaticRegistry
 from dashboard.topology.poll import poll_prometheus
 from dashboard.topology.state import MemoryPollState
-from tests.dashboard.cluster.istio_traffic import EXPECTED_EDGES, GATEWAY, bookinfo_flows
+from tests.dashboard.cluster.istio_traffic import EXPECTED_EDGES, GATEWAY, WINDOW
 from tests.dashboard.helpers import registry_of
 from tests.support.ports import free_port
-from tests.support.prometheus import IstioExporter, start_prometheus, wait_for_series
 from tests.support.waiting import wait_until
 
-WINDOW = "10s"
 REL = 0.05  # see the module docstring
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    exporter = IstioExporter(bookinfo_flows())
-    try:
-        with start_prometheus(tmp_path_factory.mktemp("prometheus"), [exporter.address]) as prometheus:
-            # rate() needs two samples in the window; wait for a few scrapes.
-            wait_for_series(prometheus.url, f"rate(istio_requests_total[{WINDOW}]) > 0", len(exporter.flows))
-            yield exporter, prometheus
-    finally:
-        exporter.close()
 
 
 def registry_source(bookinfo_recording):
