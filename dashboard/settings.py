@@ -201,9 +201,9 @@ if not re.fullmatch(r"[1-9][0-9]*(ms|s|m|h)", PROMETHEUS_RATE_WINDOW):
     raise ImproperlyConfigured(
         f"MESHSCOPE_PROMETHEUS_RATE_WINDOW={PROMETHEUS_RATE_WINDOW!r}: expected a duration like 30s or 1m"
     )
-# Where traces are read: the local tracer (Zipkin's API) unless set; the kind is detected by
-# probing the server when "auto".
-TRACES_URL = env_str("MESHSCOPE_TRACES_URL", "") or MESHCORE_TRACER_URL
+# Where traces are read ("" = the local tracer, MESHCORE_TRACER_URL, which speaks Zipkin's API);
+# the kind is detected by probing the server when "auto".
+TRACES_URL = env_str("MESHSCOPE_TRACES_URL", "")
 TRACES_KIND = env_str("MESHSCOPE_TRACES_KIND", "zipkin")
 if TRACES_KIND not in ("auto", "zipkin", "jaeger"):
     raise ImproperlyConfigured(f"MESHSCOPE_TRACES_KIND must be auto, zipkin or jaeger, not {TRACES_KIND!r}")

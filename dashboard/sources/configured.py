@@ -7,7 +7,9 @@ from pathlib import Path
 from django.conf import settings
 
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
+from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource
+from dashboard.sources.jaeger import CLASSIC, JAEGER_V3, V3, ZIPKIN, JaegerTraceSource, detect_trace_kind
 from dashboard.sources.prometheus import PrometheusSource
 from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
@@ -45,9 +47,29 @@ def prometheus_source() -> PrometheusSource:
     return PrometheusSource(settings.PROMETHEUS_URL, settings.SOURCE_TIMEOUT_SECONDS)
 
 
+# Trace server URL -> what `detect_trace_kind` found there (detected once per process).
+_TRACE_KINDS: dict[str, str] = {}
+
+
 def trace_source(timeout: float | None = None) -> TraceSource:
-    """`timeout` (seconds) defaults to MESHSCOPE_SOURCE_TIMEOUT (long reads pass their own)."""
-    return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, timeout or settings.SOURCE_TIMEOUT_SECONDS)
+    """The trace server at MESHSCOPE_TRACES_URL (default: the local tracer) as MESHSCOPE_TRACES_KIND
+    says: zipkin, jaeger (its API version detected), or auto (Jaeger or Zipkin detected; a server
+    that cannot be reached raises SourceError, and is probed again next time).
+
+    `timeout` (seconds) defaults to MESHSCOPE_SOURCE_TIMEOUT (long reads pass their own).
+    """
+    timeout = timeout or settings.SOURCE_TIMEOUT_SECONDS
+    url, kind = settings.TRACES_URL or settings.MESHCORE_TRACER_URL, settings.TRACES_KIND
+    if kind == "zipkin":
+        return ZipkinTraceSource(url, timeout)
+    if url not in _TRACE_KINDS:
+        _TRACE_KINDS[url] = detect_trace_kind(url, timeout)
+    detected = _TRACE_KINDS[url]
+    if detected == ZIPKIN:
+        if kind == "jaeger":
+            raise SourceError(f"MESHSCOPE_TRACES_KIND=jaeger but {url} is a Zipkin server")
+        return ZipkinTraceSource(url, timeout)
+    return JaegerTraceSource(url, timeout, api=V3 if detected == JAEGER_V3 else CLASSIC)
 
 
 def route_store(timeout: float | None = None) -> RouteStore:

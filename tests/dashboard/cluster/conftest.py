@@ -1,10 +1,12 @@
-"""A real Prometheus scraping the BookInfo exporter, shared by the cluster-mode telemetry tests."""
+"""Cluster-mode fixtures: a real Prometheus scraping the BookInfo exporter, the real local tracer."""
 
 from __future__ import annotations
 
 import pytest
 
+from meshcore.tracer.store import TraceStore
 from tests.dashboard.cluster.istio_traffic import WINDOW, bookinfo_flows
+from tests.meshcore.tracer.conftest import ServedTracer
 from tests.support.prometheus import IstioExporter, start_prometheus, wait_for_series
 
 
@@ -19,3 +21,13 @@ def live(tmp_path_factory):
             yield exporter, prometheus
     finally:
         exporter.close()
+
+
+@pytest.fixture
+def tracer(tmp_path):
+    """The local tracer (real app, real SQLite store), which speaks Zipkin's API."""
+    store = TraceStore(tmp_path / "traces.sqlite3", writer="thread")
+    served = ServedTracer(store)
+    yield served
+    served.stop()
+    store.close()
