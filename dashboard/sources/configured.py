@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -10,6 +9,8 @@ from django.conf import settings
 from dashboard.sources.envoy import EnvoyAdmin, HttpEnvoyAdmin
 from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource
+from dashboard.sources.jaeger import CLASSIC, JAEGER_V3, V3, ZIPKIN, JaegerTraceSource, detect_trace_kind
+from dashboard.sources.prometheus import PrometheusSource
 from dashboard.sources.registry import ControlPlaneRegistry, MeshRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
@@ -29,26 +30,18 @@ def mesh_api_token() -> TokenSource:
     return from_file
 
 
-@lru_cache(maxsize=4)
-def kube_api_client(kubeconfig: str, context: str):
-    """One Kubernetes ApiClient per process and configuration (its connections are reused);
-    SourceError, not cached, when the configuration cannot be loaded."""
-    from dashboard.sources.kubeclient import api_client
-
-    return api_client(kubeconfig, context)
-
-
 def registry_source() -> RegistrySource:
     if settings.REGISTRY_SOURCE == "controlplane":
         return ControlPlaneRegistry(
             settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
         )
     if settings.REGISTRY_SOURCE == "kubernetes":
+        from dashboard.sources.kubeclient import shared_api_client
         from dashboard.sources.kubernetes import KubernetesRegistry
         from dashboard.topology.state import redis_poll_state
 
         return KubernetesRegistry(
-            lambda: kube_api_client(settings.KUBECONFIG, settings.KUBE_CONTEXT),
+            lambda: shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT),
             redis_poll_state(),
             timeout=settings.SOURCE_TIMEOUT_SECONDS,
             list_timeout=settings.KUBE_LIST_TIMEOUT_SECONDS,
@@ -64,9 +57,34 @@ def envoy_admin() -> EnvoyAdmin:
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
 
 
+def prometheus_source() -> PrometheusSource:
+    """Prometheus at MESHSCOPE_PROMETHEUS_URL; each query waits at most MESHSCOPE_SOURCE_TIMEOUT."""
+    return PrometheusSource(settings.PROMETHEUS_URL, settings.SOURCE_TIMEOUT_SECONDS)
+
+
+# Trace server URL -> what `detect_trace_kind` found there (detected once per process).
+_TRACE_KINDS: dict[str, str] = {}
+
+
 def trace_source(timeout: float | None = None) -> TraceSource:
-    """`timeout` (seconds) defaults to MESHSCOPE_SOURCE_TIMEOUT (long reads pass their own)."""
-    return ZipkinTraceSource(settings.MESHCORE_TRACER_URL, timeout or settings.SOURCE_TIMEOUT_SECONDS)
+    """The trace server at MESHSCOPE_TRACES_URL (default: the local tracer) as MESHSCOPE_TRACES_KIND
+    says: zipkin, jaeger (its API version detected), or auto (Jaeger or Zipkin detected; a server
+    that cannot be reached raises SourceError, and is probed again next time).
+
+    `timeout` (seconds) defaults to MESHSCOPE_SOURCE_TIMEOUT (long reads pass their own).
+    """
+    timeout = timeout or settings.SOURCE_TIMEOUT_SECONDS
+    url, kind = settings.TRACES_URL or settings.MESHCORE_TRACER_URL, settings.TRACES_KIND
+    if kind == "zipkin":
+        return ZipkinTraceSource(url, timeout)
+    if url not in _TRACE_KINDS:
+        _TRACE_KINDS[url] = detect_trace_kind(url, timeout)
+    detected = _TRACE_KINDS[url]
+    if detected == ZIPKIN:
+        if kind == "jaeger":
+            raise SourceError(f"MESHSCOPE_TRACES_KIND=jaeger but {url} is a Zipkin server")
+        return ZipkinTraceSource(url, timeout)
+    return JaegerTraceSource(url, timeout, api=V3 if detected == JAEGER_V3 else CLASSIC)
 
 
 def route_store(timeout: float | None = None) -> RouteStore:
