@@ -18,7 +18,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
-from operator import add, itemgetter
+from operator import add, eq, itemgetter
 from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
@@ -169,16 +169,18 @@ def _blocking_intervals(trace: Trace, cols: Columns) -> tuple[list[int], list[in
 
 def _blocking_children(
     parents: list[int | None], ends: list[int], blocking: list[bool]
-) -> dict[int, list[int]]:
-    """The blocking children of each span that has some, latest end first (ties in display order,
-    which is start order among siblings): one sort of all spans instead of one per parent."""
-    result: dict[int, list[int]] = {}
-    by_end = sorted([i for i in range(len(parents)) if blocking[i]], key=ends.__getitem__, reverse=True)
+) -> list[list[int] | None]:
+    """The blocking children of each span (None when it has none) as a stack: the latest end on
+    top, ties with the first in display order (start order among siblings) on top. One sort of all
+    spans instead of one per parent."""
+    result: list[list[int] | None] = [None] * len(parents)
+    # Reversed before the (stable) sort so that among equal ends the first in display order is last.
+    by_end = sorted([i for i in range(len(parents) - 1, -1, -1) if blocking[i]], key=ends.__getitem__)
     for child in by_end:
         parent = parents[child]
         if parent is None:
             continue
-        kids = result.get(parent)
+        kids = result[parent]
         if kids is None:
             result[parent] = [child]
         else:
@@ -189,39 +191,34 @@ def _blocking_children(
 def critical_path(trace: Trace, cols: Columns | None = None) -> list[Section]:
     """The critical path of every root, as sections in time order (see module rules).
 
-    O(n log n): each span's blocking children are scanned once, latest end first, because the
-    cut-off only moves back in time while the walk stays inside one span.
+    O(n log n): each span's blocking children are taken once, latest end first (popped from a
+    stack), because the cut-off only moves back in time while the walk stays inside one span.
     """
     cols = cols or columns(trace)
     parents = cols.parents
     starts, ends, blocking = _blocking_intervals(trace, cols)
-    by_end = _blocking_children(parents, ends, blocking)
-    cursor: dict[int, int] = {}
+    stacks = _blocking_children(parents, ends, blocking)
     sections: list[Section] = []
     add_section = sections.append
     new_section = tuple.__new__  # Section(...) without its Python-level __new__: ~100k per 50k spans
-    leaf: list[int] = []  # for every span without blocking children; never modified
     last = -1  # the span of the last section added
-    for root_index in sorted(trace.roots, key=cols.starts.__getitem__):
+    roots = sorted(trace.roots, key=cols.starts.__getitem__)
+    for root_index in roots:
         current = root_index
         limit = ends[root_index]
         while True:
-            ordered = by_end.get(current, leaf)
-            if ordered:
-                position = cursor.get(current, 0)
-                size = len(ordered)
-                while position < size and ends[ordered[position]] > limit:
-                    position += 1
-                if position < size:
-                    child = ordered[position]
-                    cursor[current] = position + 1
+            kids = stacks[current]
+            if kids:
+                while kids and ends[kids[-1]] > limit:
+                    kids.pop()  # ends after the cut-off: never on the path from here
+                if kids:
+                    child = kids.pop()
                     child_end = ends[child]
                     if child_end < limit:
                         add_section(new_section(Section, (current, child_end, limit)))
                         last = current
                     current, limit = child, child_end
                     continue
-                cursor[current] = position
             own_start = starts[current]
             if own_start < limit or last != current:
                 add_section(new_section(Section, (current, own_start, limit)))
@@ -230,7 +227,12 @@ def critical_path(trace: Trace, cols: Columns | None = None) -> list[Section]:
                 break
             limit = own_start
             current = parents[current]  # type: ignore[assignment]
-    sections.sort(key=_BY_TIME)
+    # One root's walk adds sections latest first, each ending where the next one starts or later:
+    # reversed, they are in time order, unless two empty sections at one instant swap places.
+    if len(roots) == 1 and not any(map(eq, map(_START, sections), map(_END, sections))):
+        sections.reverse()
+    else:
+        sections.sort(key=_BY_TIME)
     return sections
 
 
