@@ -241,6 +241,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     print(f"config generation {payload['generation']}, resource revision {payload['resource_revision']}")
+    control_plane = next((p for p in payload.get("processes", []) if p["kind"] == "controlplane"), None)
+    if control_plane is not None:
+        print(
+            f"control plane: {process_state(control_plane)}, pid {control_plane['pid']}, "
+            f"restarts {control_plane['restarts']}"
+        )
     header = f"{'WORKLOAD':22} {'KIND':8} {'PROXY':11} {'RESTARTS':8} {'APP':11} {'XDS':13} {'VERSION':8} {'ACKED':6}"
     print(header)
     for node in payload["nodes"]:

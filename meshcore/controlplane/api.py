@@ -8,8 +8,6 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   GET    /api/v1/traffic                        the built-in traffic generator's report
   PUT    /api/v1/traffic                        {"rate": RPS} sets its rate (0 pauses)
   POST   /api/v1/processes/{name}/stop|start    keep a child (app or proxy) stopped / start it again
-The process and traffic routes are forwarded to the mesh's launcher, which supervises every process
-(this control plane included) and runs the traffic generator (see `meshcore.processctl`).
   GET    /api/v1/revision                       {"resourceVersion": store revision, "generation"}: cheap
                                                 change detection (every accepted change bumps it)
   GET    /api/v1/{plural}[/{name}]              list / get (plural: virtualservices, destinationrules, gateways,
@@ -18,10 +16,12 @@ The process and traffic routes are forwarded to the mesh's launcher, which super
   PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
   GET    /openapi.yaml                          this API's OpenAPI 3 description (no token needed)
+The process and traffic routes are forwarded to the mesh's launcher, which supervises every process
+(this control plane included) and runs the traffic generator (see `meshcore.processctl`).
 Every route except /healthz and /openapi.yaml needs `Authorization: Bearer <token>` and refuses what a browser on
 another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
-Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
-415 content type, 422 invalid resources, 409 stopping the control plane through its own API,
+Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion
+(or stopping the control plane through its own API), 415 content type, 422 invalid resources,
 503 the launcher does not answer, each with {"error": ..., "errors": [{"path", "message"}]}.
 `wait` (seconds, <= 30) makes an apply return only once every connected proxy ACKed or NACKed the
 new config. An apply answers `warnings` (same shape as `errors`: doubtful but allowed, for example

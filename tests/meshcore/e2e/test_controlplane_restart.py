@@ -129,6 +129,7 @@ def test_process_control_works_through_the_new_control_plane(own_mesh):
     mesh = own_mesh
     status = mesh.cli("status")
     assert status.returncode == 0 and "ratings-v1" in status.stdout, status.stderr
+    assert f"control plane: ready, pid {parts(mesh)['controlplane']['pid']}, restarts 1" in status.stdout
     stopped = mesh.cli("stop", "ratings-v1-app")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
     assert parts(mesh)["app-ratings-v1"]["state"] == "held"
