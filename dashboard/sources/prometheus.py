@@ -152,16 +152,28 @@ class PrometheusSource:
         self._record(name or promql, promql, started_at, time.monotonic() - started, series=len(samples))
         return samples
 
-    def query_all(self, queries: Mapping[str, str], at: float | None = None) -> dict[str, list[Sample]]:
+    def query_all(
+        self, queries: Mapping[str, str], at: float | None = None
+    ) -> tuple[dict[str, list[Sample]], dict[str, SourceError]]:
         """Run named queries concurrently at one evaluation time (default now, so all see the
-        same data); Prometheus evaluates them in parallel. The first failure is raised after every
-        query has finished (each one's outcome is in `queries()`)."""
+        same data); Prometheus evaluates them in parallel. Returns (samples of the queries that
+        answered, error of each that did not), by name; each outcome is also in `queries()`."""
         at = self.clock() if at is None else at
         names = list(queries)
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             futures = [pool.submit(self.query, queries[name], name, at) for name in names]
             wait(futures)
-        return {name: future.result() for name, future in zip(names, futures, strict=True)}
+        results: dict[str, list[Sample]] = {}
+        errors: dict[str, SourceError] = {}
+        for name, future in zip(names, futures, strict=True):
+            error = future.exception()
+            if error is None:
+                results[name] = future.result()
+            elif isinstance(error, SourceError):
+                errors[name] = error
+            else:
+                raise error
+        return results, errors
 
     def queries(self) -> list[dict[str, Any]]:
         """The last run of every query, in the order they were first run."""
