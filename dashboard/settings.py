@@ -219,6 +219,9 @@ if not re.fullmatch(r"[1-9][0-9]*(ms|s|m|h)", PROMETHEUS_RATE_WINDOW):
     raise ImproperlyConfigured(
         f"MESHSCOPE_PROMETHEUS_RATE_WINDOW={PROMETHEUS_RATE_WINDOW!r}: expected a duration like 30s or 1m"
     )
+# Each Prometheus query gives up after this many seconds (whole-mesh queries of a large cluster
+# take longer than one sidecar's /stats, so not MESHSCOPE_SOURCE_TIMEOUT).
+PROMETHEUS_TIMEOUT_SECONDS = env_float("MESHSCOPE_PROMETHEUS_TIMEOUT", 5.0, minimum=0.1)
 # Where traces are read ("" = the local tracer, MESHCORE_TRACER_URL, which speaks Zipkin's API);
 # the kind is detected by probing the server when "auto".
 TRACES_URL = env_str("MESHSCOPE_TRACES_URL", "")

@@ -58,8 +58,8 @@ def envoy_admin() -> EnvoyAdmin:
 
 
 def prometheus_source() -> PrometheusSource:
-    """Prometheus at MESHSCOPE_PROMETHEUS_URL; each query waits at most MESHSCOPE_SOURCE_TIMEOUT."""
-    return PrometheusSource(settings.PROMETHEUS_URL, settings.SOURCE_TIMEOUT_SECONDS)
+    """Prometheus at MESHSCOPE_PROMETHEUS_URL; each query waits at most MESHSCOPE_PROMETHEUS_TIMEOUT."""
+    return PrometheusSource(settings.PROMETHEUS_URL, settings.PROMETHEUS_TIMEOUT_SECONDS)
 
 
 # Trace server URL -> what `detect_trace_kind` found there (detected once per process).

@@ -7,8 +7,8 @@ duration (seconds), series count, last error and times (epoch seconds) are kept 
 `queries()`, for the health page: users paste the PromQL into their own Prometheus.
 
 `mesh_queries(window)` are the queries the map needs, in Kiali's style: one query per figure for
-the whole mesh (summed by the labels that name an edge), never one per edge. Thread-safe: the
-query log is guarded by a lock; queries may run from several threads.
+the whole mesh (summed by the labels that name an edge), never one per edge; `query_all` sends
+them at once. Thread-safe: the query log is guarded by a lock; queries may run from several threads.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -151,10 +152,28 @@ class PrometheusSource:
         self._record(name or promql, promql, started_at, time.monotonic() - started, series=len(samples))
         return samples
 
-    def query_all(self, queries: Mapping[str, str], at: float | None = None) -> dict[str, list[Sample]]:
-        """Run named queries at one evaluation time (default now, so all see the same data)."""
+    def query_all(
+        self, queries: Mapping[str, str], at: float | None = None
+    ) -> tuple[dict[str, list[Sample]], dict[str, SourceError]]:
+        """Run named queries concurrently at one evaluation time (default now, so all see the
+        same data); Prometheus evaluates them in parallel. Returns (samples of the queries that
+        answered, error of each that did not), by name; each outcome is also in `queries()`."""
         at = self.clock() if at is None else at
-        return {name: self.query(promql, name=name, at=at) for name, promql in queries.items()}
+        names = list(queries)
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            futures = [pool.submit(self.query, queries[name], name, at) for name in names]
+            wait(futures)
+        results: dict[str, list[Sample]] = {}
+        errors: dict[str, SourceError] = {}
+        for name, future in zip(names, futures, strict=True):
+            error = future.exception()
+            if error is None:
+                results[name] = future.result()
+            elif isinstance(error, SourceError):
+                errors[name] = error
+            else:
+                raise error
+        return results, errors
 
     def queries(self) -> list[dict[str, Any]]:
         """The last run of every query, in the order they were first run."""

@@ -271,8 +271,10 @@ def poll_prometheus(
     """`poll_once` with the telemetry from Prometheus instead of every Envoy (cluster mode).
 
     The registry and sidecar status still come from `registry_source`; no Envoy is read. The
-    queries of `mesh_queries(window)` run at one evaluation time; when any fails the map keeps the
-    last map's edges, stale, and lists "prometheus" in `stale_sources`. The query log (PromQL, last
+    queries of `mesh_queries(window)` run at one evaluation time. When the request rates fail the
+    map keeps the last map's edges, stale, and lists "prometheus" in `stale_sources`; when only a
+    latency quantile fails, the edges have no such latency this poll and "prometheus:latency" is
+    listed. The query log (PromQL, last
     duration and error) is kept in `state` under "prometheus_queries" for the health page.
     `observed` gets `sources` and `phases` as in `poll_once`.
     """
@@ -281,11 +283,14 @@ def poll_prometheus(
     registry, status, status_stale = read_registry(registry_source, state, stale_sources)
     phases.done("registry")
     taken_at = clock()
-    try:
-        results = prometheus.query_all(mesh_queries(window), at=taken_at)
-    except SourceError:
-        results = None
+    answered, failed = prometheus.query_all(mesh_queries(window), at=taken_at)
+    # Without the request rates there is no map to build; without a latency query the rates are
+    # still fresh and only that figure is missing this poll.
+    results = answered if "requests" in answered else None
+    if results is None:
         stale_sources.append("prometheus")
+    elif failed:
+        stale_sources.append("prometheus:latency")
     state.save("prometheus_queries", merge_records(state.load("prometheus_queries"), prometheus.queries()))
     phases.done("prometheus")
 

@@ -94,16 +94,17 @@ class _Builder:
         self.map = traffic_map
         self.gateway_name = registry.gateway.name if registry.gateway is not None else None
 
-    def caller(self, labels: Mapping[str, str]) -> str:
-        """The node id of a series' caller, adding a node for callers the registry does not know."""
+    def caller(self, labels: Mapping[str, str], add: bool = True) -> str:
+        """The node id of a series' caller; `add` adds a node for callers the registry does not know."""
         name = labels.get("source_workload") or UNKNOWN
         if name == UNKNOWN:
-            self.map.add_node(Node(id=UNKNOWN_ID, kind="unknown", name=UNKNOWN))
+            if add:
+                self.map.add_node(Node(id=UNKNOWN_ID, kind="unknown", name=UNKNOWN))
             return UNKNOWN_ID
         if name == self.gateway_name:
             return gateway_id(name)
         node_id = workload_id(name)
-        if node_id not in self.map.nodes:
+        if add and node_id not in self.map.nodes:
             self.map.add_node(
                 Node(
                     id=node_id,
@@ -117,13 +118,14 @@ class _Builder:
             )
         return node_id
 
-    def service(self, labels: Mapping[str, str]) -> str | None:
-        """The node id of a series' destination service (None when Istio could not name it)."""
+    def service(self, labels: Mapping[str, str], add: bool = True) -> str | None:
+        """The node id of a series' destination service (None when Istio could not name it);
+        `add` adds a node for services the registry does not know."""
         name = labels.get("destination_service_name") or UNKNOWN
         if name == UNKNOWN:
             return None
         node_id = service_id(name)
-        if node_id not in self.map.nodes:
+        if add and node_id not in self.map.nodes:
             namespace = labels.get("destination_service_namespace") or "default"
             self.map.add_node(
                 Node(
@@ -236,8 +238,8 @@ def _add_latencies(
                 continue
             labels = sample.labels
             if labels.get("source_workload"):
-                target = builder.service(labels)
-                edge_id = None if target is None else f"{builder.caller(labels)}->{target}"
+                target = builder.service(labels, add=False)
+                edge_id = None if target is None else f"{builder.caller(labels, add=False)}->{target}"
             else:
                 pair = builder.workload_edge(labels)
                 edge_id = None if pair is None else f"{pair[0]}->{pair[1]}"

@@ -135,3 +135,23 @@ def test_bad_promql_is_a_source_error_with_prometheus_reason(live):
     assert raised.value.status == 400
     assert "parse error" in str(raised.value)
     assert source.queries()[0]["last_error"] == str(raised.value)
+
+
+def test_a_failing_latency_query_keeps_the_rates_fresh(live, bookinfo_recording, monkeypatch):
+    """A real Prometheus refusing one real query (bad PromQL: 400), the others answering."""
+    from dashboard.sources import prometheus as promql
+    from dashboard.topology import poll
+
+    _exporter, prometheus = live
+    broken = {**promql.mesh_queries(WINDOW), "p99": "histogram_quantile(0.99, sum by ("}
+    monkeypatch.setattr(poll, "mesh_queries", lambda window: broken)
+    traffic_map = poll_prometheus(
+        registry_source(bookinfo_recording),
+        PrometheusSource(prometheus.url, 5.0),
+        MemoryPollState(),
+        window=WINDOW,
+    )
+    assert traffic_map.stale_sources == ["prometheus:latency"]
+    edge = traffic_map.edges[f"gw:{GATEWAY}->svc:productpage"]
+    assert not edge.stale and edge.rps == pytest.approx(10.0, rel=REL)
+    assert edge.p50_ms is not None and edge.p99_ms is None

@@ -248,3 +248,12 @@ def test_merge_records_keeps_the_last_success_and_the_last_error():
         "last_error": "down",
         "last_error_at": 20.0,
     }
+
+
+def test_a_latency_without_requests_adds_no_node_or_edge(registry):
+    labels = {"source_workload": "cron-job", "destination_service_name": "billing"}
+    traffic_map = decorated(
+        registry, {"requests": [], "p50": [Sample(labels=labels, value=12.0)]}
+    ).traffic_map
+    assert "wl:cron-job" not in traffic_map.nodes and "svc:billing" not in traffic_map.nodes
+    assert traffic_map.edges == {}

@@ -43,6 +43,7 @@ def test_cluster_mode_reads_prometheus(monkeypatch):
         ),
         ({"MESHSCOPE_PROMETHEUS_RATE_WINDOW": "1.5m"}, "MESHSCOPE_PROMETHEUS_RATE_WINDOW"),
         ({"MESHSCOPE_TRACES_KIND": "tempo"}, "MESHSCOPE_TRACES_KIND"),
+        ({"MESHSCOPE_PROMETHEUS_TIMEOUT": "0"}, "MESHSCOPE_PROMETHEUS_TIMEOUT"),
     ],
 )
 def test_bad_values_are_refused_by_name(monkeypatch, env, fragment):
