@@ -96,9 +96,9 @@ def _admin_address_and_status(name: str):
     registry = source.registry()
     workload = registry.workload(name)
     if workload is not None:
-        address = workload.admin_address
+        address = workload.inspect_address
     elif registry.gateway is not None and registry.gateway.name == name:
-        address = registry.gateway.admin_address
+        address = registry.gateway.inspect_address
     else:
         return None, None, registry
     try:

@@ -54,6 +54,15 @@ def registry_source() -> RegistrySource:
 
 
 def envoy_admin() -> EnvoyAdmin:
+    """The admin API reader; in cluster mode through the API server's pod proxy (the sidecar
+    inspector: nothing polls Envoys there, telemetry comes from Prometheus)."""
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubeenvoy import PodProxyEnvoyAdmin
+
+        return PodProxyEnvoyAdmin(
+            lambda: kube_api_client(settings.KUBECONFIG, settings.KUBE_CONTEXT),
+            settings.SOURCE_TIMEOUT_SECONDS,
+        )
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
 
 
