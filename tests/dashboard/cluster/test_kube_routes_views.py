@@ -206,10 +206,72 @@ def test_rollback_puts_the_object_back_in_the_cluster(cluster, operator_client):
     assert read_object(cluster, "virtualservices", "reviews") is None
 
 
-def test_the_clusters_rbac_refusal_is_a_403_page(cluster, settings, operator_client):
+def test_the_clusters_rbac_refusal_is_a_403(cluster, settings, operator_client):
     settings.KUBECONFIG = str(cluster.kubeconfig("meshscope-viewer"))  # no rights bound
-    response = operator_client.post(
-        "/routes/import/", {"yaml": LABELLED.split("  labels:")[0] + "spec:\n  host: ratings\n", "apply": "1"}
-    )
+    rule = LABELLED.split("  labels:")[0] + "spec:\n  host: ratings\n"
+    response = operator_client.post("/routes/import/", {"yaml": rule, "apply": "1"})
     assert response.status_code == 403, response.content.decode()[:3000]
     assert "forbidden" in response.content.decode().lower()
+    api = operator_client.put(
+        "/api/istio/default/destinationrules/ratings", rule, content_type="application/yaml"
+    )
+    assert api.status_code == 403 and "forbidden" in api.json()["error"].lower()
+
+
+def test_the_list_preview_and_json_api_read_and_write_the_cluster(cluster, operator_client):
+    custom_api(cluster).create_namespaced_custom_object(
+        *NETWORKING, "default", "virtualservices", virtual_service("ratings", "ratings")
+    )
+    listing = operator_client.get("/routes/")
+    assert (
+        listing.status_code == 200 and "/routes/virtualservices/default/ratings/" in listing.content.decode()
+    )
+
+    preview = operator_client.post("/api/routes/preview", to_v3_yaml(), content_type="application/yaml")
+    assert preview.status_code == 200, preview.content
+    body = preview.json()
+    assert [(d["kind"], d["action"]) for d in body["diffs"]] == [
+        ("DestinationRule", "created"),
+        ("VirtualService", "created"),
+    ]
+    assert body["envoy"] == []  # no Envoy route diff without our control plane
+    assert read_object(cluster, "virtualservices", "reviews") is None  # a preview stores nothing
+
+    url = "/api/istio/default/destinationrules/reviews"
+    rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: reviews\nspec:\n  host: reviews\n"
+    created = operator_client.put(url, rule, content_type="application/yaml")
+    assert created.status_code == 201, created.content
+    version = created.json()["object"]["metadata"]["resourceVersion"]
+    assert read_object(cluster, "destinationrules", "reviews")["metadata"]["resourceVersion"] == version
+    changed = rule + "  trafficPolicy:\n    loadBalancer:\n      simple: RANDOM\n"
+    assert operator_client.put(url, changed, content_type="application/yaml").status_code == 200
+    stale = rule.replace("  name: reviews\n", f"  name: reviews\n  resourceVersion: '{version}'\n")
+    assert operator_client.put(url, stale, content_type="application/yaml").status_code == 409
+    assert operator_client.get(url).json()["spec"]["trafficPolicy"]["loadBalancer"]["simple"] == "RANDOM"
+
+
+def to_v3_yaml() -> str:
+    return """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - name: v3
+    labels:
+      version: v3
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v3
+"""
