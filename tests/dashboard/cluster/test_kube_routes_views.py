@@ -19,6 +19,7 @@ from dashboard.routes.models import Revision
 from dashboard.routes.views import NO_SYNC_VIEW
 from tests.dashboard.routes.conftest import make_operator
 from tests.support.kubeistio import custom_api, delete_all_istio_objects, read_object, virtual_service
+from tests.support.samples import reviews_weights, sample
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.mesh, pytest.mark.django_db(transaction=True)]
@@ -227,13 +228,14 @@ def test_the_list_preview_and_json_api_read_and_write_the_cluster(cluster, opera
         listing.status_code == 200 and "/routes/virtualservices/default/ratings/" in listing.content.decode()
     )
 
-    preview = operator_client.post("/api/routes/preview", to_v3_yaml(), content_type="application/yaml")
+    proposal = sample("destination-rule-all") + "\n---\n" + reviews_weights(v3=100)
+    preview = operator_client.post("/api/routes/preview", proposal, content_type="application/yaml")
     assert preview.status_code == 200, preview.content
     body = preview.json()
-    assert [(d["kind"], d["action"]) for d in body["diffs"]] == [
-        ("DestinationRule", "created"),
-        ("VirtualService", "created"),
-    ]
+    assert {(d["kind"], d["name"], d["action"]) for d in body["diffs"]} >= {
+        ("DestinationRule", "reviews", "created"),
+        ("VirtualService", "reviews", "created"),
+    }
     assert body["envoy"] == []  # no Envoy route diff without our control plane
     assert read_object(cluster, "virtualservices", "reviews") is None  # a preview stores nothing
 
@@ -248,30 +250,3 @@ def test_the_list_preview_and_json_api_read_and_write_the_cluster(cluster, opera
     stale = rule.replace("  name: reviews\n", f"  name: reviews\n  resourceVersion: '{version}'\n")
     assert operator_client.put(url, stale, content_type="application/yaml").status_code == 409
     assert operator_client.get(url).json()["spec"]["trafficPolicy"]["loadBalancer"]["simple"] == "RANDOM"
-
-
-def to_v3_yaml() -> str:
-    return """\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: reviews
-spec:
-  host: reviews
-  subsets:
-  - name: v3
-    labels:
-      version: v3
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination:
-        host: reviews
-        subset: v3
-"""
