@@ -216,16 +216,3 @@ def count_rows(env: dict[str, str], table: str) -> int:
 def get_json(opener: urllib.request.OpenerDirector, url: str) -> Any:
     with opener.open(url, timeout=10) as response:
         return json.loads(response.read())
-
-
-def mesh_dashboard(tmp: Path, redis_url: str, mesh: Any, **env: str) -> Dashboard:
-    """A Dashboard under `tmp/dash` reading the running local `mesh` (its API, tracer and token)."""
-    (tmp / "dash").mkdir()
-    return Dashboard(
-        tmp / "dash",
-        redis_url,
-        mesh.api_url,
-        MESHCORE_TRACER_URL=mesh.tracer_url,
-        MESHCORE_STATE_DIR=str(mesh.state_dir),
-        **env,
-    )

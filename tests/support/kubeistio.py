@@ -40,10 +40,12 @@ def delete_all_istio_objects(cluster: KubeCluster) -> None:
             )
 
 
-def virtual_service(name: str, host: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def virtual_service(
+    name: str, host: str, spec: dict[str, Any] | None = None, namespace: str = "default"
+) -> dict[str, Any]:
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": spec or {"hosts": [host], "http": [{"route": [{"destination": {"host": host}}]}]},
     }

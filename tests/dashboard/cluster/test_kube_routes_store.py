@@ -200,7 +200,7 @@ def test_kinds_the_cluster_does_not_serve_list_empty_and_unknown_plurals_are_404
 
 
 def test_rbac_refusals_are_403_and_an_unreachable_server_has_no_status(kube, store):
-    viewer = KubernetesRouteStore(kube.client("meshscope-viewer"), 10.0, registry=lambda: REGISTRY)
+    viewer = KubernetesRouteStore(kube.client("nobody"), 10.0, registry=lambda: REGISTRY)
     with pytest.raises(SourceError) as refused:
         viewer.list("virtualservices")
     assert refused.value.status == 403 and "forbidden" in str(refused.value).lower()
@@ -222,7 +222,7 @@ def test_the_configured_store_shares_one_client_per_kubeconfig(kube, settings):
     assert isinstance(first, KubernetesRouteStore)
     assert first.custom.api_client is second.custom.api_client  # one connection pool
     assert isinstance(first.list("virtualservices"), list)
-    settings.KUBECONFIG = str(kube.kubeconfig("meshscope-viewer"))
+    settings.KUBECONFIG = str(kube.kubeconfig("nobody"))
     viewer = configured.route_store()
     assert viewer.custom.api_client is not first.custom.api_client
     with pytest.raises(SourceError) as refused:
