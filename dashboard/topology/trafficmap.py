@@ -224,20 +224,21 @@ def set_rates(edge: Edge, counts: Mapping[str, float], seconds: float = 1.0) -> 
 
     `counts` is keyed by the short counter names of `envoystats.COUNTERS` ("total", "2xx", ...,
     "denied", "rate_limited"); pass rates with `seconds=1.0`. The edge's rps becomes 0.0 when
-    "total" is missing or zero (traffic was measured: none flowed). Error percentages are of the
-    completed requests (or of the total when more requests started than completed).
+    "total" and every answer class are missing or zero (traffic was measured: none flowed). The
+    rps is the larger of "total" and the answered requests: a request whose upstream connection
+    failed gets a local 503 (counted in "5xx") without ever counting in upstream_rq_total, so a
+    workload whose app is down has answers but no "requests". Error percentages are of that rps.
     """
     # Zero counters are the common case (2xx-only edges): skip the division and rounding.
     for field_name, key in _RATE_FIELDS:
         value = counts.get(key)
         if value:
             setattr(edge, field_name, round(value / seconds, 4))
-    edge.rps = edge.rps or 0.0
     completed = edge.rps_2xx + edge.rps_3xx + edge.rps_4xx + edge.rps_5xx
-    base = max(completed, edge.rps)
-    if base > 0 and (edge.rps_4xx or edge.rps_5xx):
-        edge.error_4xx_pct = round(100.0 * edge.rps_4xx / base, 3)
-        edge.error_5xx_pct = round(100.0 * edge.rps_5xx / base, 3)
+    edge.rps = max(edge.rps or 0.0, round(completed, 4))
+    if edge.rps > 0 and (edge.rps_4xx or edge.rps_5xx):
+        edge.error_4xx_pct = round(100.0 * edge.rps_4xx / edge.rps, 3)
+        edge.error_5xx_pct = round(100.0 * edge.rps_5xx / edge.rps, 3)
 
 
 _RATE_FIELDS = (

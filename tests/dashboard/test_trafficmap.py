@@ -17,7 +17,7 @@ import copy
 import pytest
 
 from dashboard.topology.envoystats import NodeSample
-from dashboard.topology.trafficmap import UNKNOWN_ID, TrafficMap, build_traffic_map
+from dashboard.topology.trafficmap import UNKNOWN_ID, Edge, TrafficMap, build_traffic_map, set_rates
 from tests.dashboard.helpers import registry_of, samples_of
 
 GW = "gw:istio-ingressgateway"
@@ -97,6 +97,17 @@ def test_sidecar_restart_resets_counters_without_negative_or_huge_rates(bookinfo
     assert all(e.rps is not None and e.rps >= 0 for e in traffic_map.edges.values())
 
 
+def test_answers_without_upstream_requests_count_as_requests():
+    # The app behind a sidecar is down: every request gets a local 503 after the upstream connect
+    # fails, and upstream_rq_total does not move (as read from Envoy 1.40 with the app stopped).
+    edge = Edge("svc:ratings", "wl:ratings-v1")
+    set_rates(edge, {"5xx": 16, "connect_fail": 16}, seconds=2.0)
+    assert (edge.rps, edge.rps_5xx, edge.error_5xx_pct) == (8.0, 8.0, 100.0)
+    served = Edge("svc:ratings", "wl:ratings-v1")
+    set_rates(served, {"total": 10, "2xx": 9, "5xx": 1}, seconds=2.0)
+    assert (served.rps, served.error_5xx_pct) == (5.0, 10.0)
+
+
 def test_first_poll_has_edges_but_no_rates_yet(registry, polls):
     traffic_map = build(registry, polls[0], {})
     edge = traffic_map.edges[f"{GW}->svc:productpage"]
@@ -145,7 +156,9 @@ def test_a_deficit_in_one_poll_only_is_read_skew_not_an_unknown_caller(registry,
     # The gateway's read of poll 1 lags: productpage counted requests its caller counts next time.
     lagging = copy.deepcopy(polls[1])
     gateway = lagging["istio-ingressgateway"]
-    gateway.clusters["outbound|9080||productpage.default.svc.cluster.local"].counters["total"] -= 4
+    counters = gateway.clusters["outbound|9080||productpage.default.svc.cluster.local"].counters
+    counters["total"] -= 4
+    counters["2xx"] -= 4
     skewed = build(registry, lagging, polls[0])
     assert "svc:productpage" in skewed.unexplained_rps
     assert UNKNOWN_ID not in skewed.nodes
