@@ -57,10 +57,11 @@ def envoy_admin() -> EnvoyAdmin:
     """The admin API reader; in cluster mode through the API server's pod proxy (the sidecar
     inspector: nothing polls Envoys there, telemetry comes from Prometheus)."""
     if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubeclient import shared_api_client
         from dashboard.sources.kubeenvoy import PodProxyEnvoyAdmin
 
         return PodProxyEnvoyAdmin(
-            lambda: kube_api_client(settings.KUBECONFIG, settings.KUBE_CONTEXT),
+            lambda: shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT),
             settings.SOURCE_TIMEOUT_SECONDS,
         )
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
