@@ -173,8 +173,26 @@ MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
 MESH_STATE_DIR = Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh")
 MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(MESH_STATE_DIR / "api-token"))
-# Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
-REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
+# `local`: the embedded mesh (meshcore) on this machine. `kubernetes`: a real cluster with Istio,
+# read through the Kubernetes API (MESHSCOPE_KUBECONFIG, else KUBECONFIG / ~/.kube/config, else the
+# in-cluster service account), Istio's CRDs, Prometheus and Jaeger or Zipkin.
+CLUSTER_MODE = env_str("MESHSCOPE_CLUSTER", "local")
+if CLUSTER_MODE not in ("local", "kubernetes"):
+    raise ImproperlyConfigured(f"MESHSCOPE_CLUSTER must be local or kubernetes, not {CLUSTER_MODE!r}")
+KUBECONFIG = env_str("MESHSCOPE_KUBECONFIG", "")
+KUBE_CONTEXT = env_str("MESHSCOPE_KUBE_CONTEXT", "")
+# The namespaces whose services and workloads the cluster registry shows (empty: all but the
+# system ones); the watch of each kind stays cluster-wide (one watch, not one per namespace).
+KUBE_NAMESPACES = env_list("MESHSCOPE_KUBE_NAMESPACES", [])
+# A watch step ends when the stream has been quiet this long (seconds): the API server sends every
+# event after the stored resourceVersion at once, so this is the per-poll cost of an unchanged cluster.
+KUBE_WATCH_IDLE_SECONDS = env_float("MESHSCOPE_KUBE_WATCH_IDLE", 0.25, minimum=0.05)
+# Each page of a full list (first sync, or after 410 Gone) may take this long (seconds).
+KUBE_LIST_TIMEOUT_SECONDS = env_float("MESHSCOPE_KUBE_LIST_TIMEOUT", 30.0, minimum=1.0)
+# Which cluster registry adapter to use: the local control plane, or the Kubernetes API.
+REGISTRY_SOURCE = env_str(
+    "MESHSCOPE_REGISTRY_SOURCE", "kubernetes" if CLUSTER_MODE == "kubernetes" else "controlplane"
+)
 # Every call to a source gives up after this many seconds; the data is then marked stale.
 SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05)
 # Sidecars are polled concurrently by this many threads.
@@ -186,7 +204,7 @@ ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum
 PROMETHEUS_URL = env_str("MESHSCOPE_PROMETHEUS_URL", "")
 TELEMETRY_SOURCE = env_str(
     "MESHSCOPE_TELEMETRY_SOURCE",
-    "prometheus" if env_str("MESHSCOPE_CLUSTER", "local") == "kubernetes" else "envoy",
+    "prometheus" if CLUSTER_MODE == "kubernetes" else "envoy",
 )
 if TELEMETRY_SOURCE not in ("envoy", "prometheus"):
     raise ImproperlyConfigured(

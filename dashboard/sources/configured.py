@@ -11,7 +11,7 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource
 from dashboard.sources.jaeger import CLASSIC, JAEGER_V3, V3, ZIPKIN, JaegerTraceSource, detect_trace_kind
 from dashboard.sources.prometheus import PrometheusSource
-from dashboard.sources.registry import ControlPlaneRegistry, RegistrySource
+from dashboard.sources.registry import ControlPlaneRegistry, MeshRegistry, RegistrySource
 from dashboard.sources.routestore import ControlPlaneRouteStore, RouteStore
 from dashboard.sources.security import ControlPlaneSecurity, SecuritySource
 from dashboard.sources.traces import TraceSource, ZipkinTraceSource
@@ -35,10 +35,34 @@ def registry_source() -> RegistrySource:
         return ControlPlaneRegistry(
             settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
         )
+    if settings.REGISTRY_SOURCE == "kubernetes":
+        from dashboard.sources.kubeclient import shared_api_client
+        from dashboard.sources.kubernetes import KubernetesRegistry
+        from dashboard.topology.state import redis_poll_state
+
+        return KubernetesRegistry(
+            lambda: shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT),
+            redis_poll_state(),
+            timeout=settings.SOURCE_TIMEOUT_SECONDS,
+            list_timeout=settings.KUBE_LIST_TIMEOUT_SECONDS,
+            watch_idle=settings.KUBE_WATCH_IDLE_SECONDS,
+            namespaces=settings.KUBE_NAMESPACES,
+            # Pages between two polls read the poller's view rather than each running a watch step.
+            fresh_for=settings.TOPOLOGY_POLL_INTERVAL_SECONDS / 2,
+        )
     raise ValueError(f"unsupported MESHSCOPE_REGISTRY_SOURCE {settings.REGISTRY_SOURCE!r}")
 
 
 def envoy_admin() -> EnvoyAdmin:
+    """The admin API reader; in cluster mode through the API server's pod proxy (the sidecar
+    inspector: nothing polls Envoys there, telemetry comes from Prometheus)."""
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubeenvoy import PodProxyEnvoyAdmin
+
+        return PodProxyEnvoyAdmin(
+            lambda: kube_api_client(settings.KUBECONFIG, settings.KUBE_CONTEXT),
+            settings.SOURCE_TIMEOUT_SECONDS,
+        )
     return HttpEnvoyAdmin(settings.SOURCE_TIMEOUT_SECONDS)
 
 
@@ -73,16 +97,34 @@ def trace_source(timeout: float | None = None) -> TraceSource:
 
 
 def route_store(timeout: float | None = None) -> RouteStore:
-    """Where route edits go: the local control plane's resource API (Istio CRDs in cluster mode).
+    """Where route edits go: the local control plane's resource API, or Istio's CRDs through the
+    Kubernetes API when MESHSCOPE_CLUSTER=kubernetes (checked against the registry source).
 
     `timeout` (seconds) defaults to MESHSCOPE_ROUTE_STORE_TIMEOUT.
     """
-    return ControlPlaneRouteStore(
-        settings.MESHCORE_API_URL, timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS, token=mesh_api_token()
-    )
+    timeout = timeout or settings.ROUTE_STORE_TIMEOUT_SECONDS
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubeclient import shared_api_client
+        from dashboard.sources.kuberoutes import KubernetesRouteStore
+
+        api = shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT)
+        return KubernetesRouteStore(api, timeout, registry=registry_or_none)
+    return ControlPlaneRouteStore(settings.MESHCORE_API_URL, timeout, token=mesh_api_token())
+
+
+def registry_or_none() -> MeshRegistry | None:
+    """The registry, or None while its source cannot answer."""
+    try:
+        return registry_source().registry()
+    except SourceError:
+        return None
 
 
 def security_source() -> SecuritySource:
+    if settings.CLUSTER_MODE == "kubernetes":
+        from dashboard.sources.kubesecurity import KubernetesSecurity
+
+        return KubernetesSecurity(route_store(settings.SOURCE_TIMEOUT_SECONDS), registry_or_none)
     return ControlPlaneSecurity(
         settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
     )
