@@ -204,7 +204,7 @@ ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum
 PROMETHEUS_URL = env_str("MESHSCOPE_PROMETHEUS_URL", "")
 TELEMETRY_SOURCE = env_str(
     "MESHSCOPE_TELEMETRY_SOURCE",
-    "prometheus" if env_str("MESHSCOPE_CLUSTER", "local") == "kubernetes" else "envoy",
+    "prometheus" if CLUSTER_MODE == "kubernetes" else "envoy",
 )
 if TELEMETRY_SOURCE not in ("envoy", "prometheus"):
     raise ImproperlyConfigured(

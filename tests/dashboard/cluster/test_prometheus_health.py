@@ -74,3 +74,18 @@ def test_the_page_has_no_query_table_when_the_map_comes_from_envoy(
     page = viewer_client.get("/health/").content.decode()
     assert 'id="health-promql"' not in page
     assert viewer_client.get("/api/health").json()["telemetry_queries"] == []
+
+
+def test_the_topology_task_polls_prometheus_when_told_to(prometheus_settings, settings, bookinfo_recording):
+    from dashboard.topology.service import poll_and_publish
+    from dashboard.topology.snapshots import latest_snapshot
+
+    settings.PROMETHEUS_RATE_WINDOW = WINDOW
+    snapshot_id = poll_and_publish(registry_source=StaticRegistry(registry_of(bookinfo_recording)))
+    snapshot = latest_snapshot()
+    assert snapshot is not None and snapshot.id == snapshot_id
+    edges = {edge["id"]: edge for edge in snapshot.data["edges"]}
+    assert edges["gw:istio-ingressgateway->svc:productpage"]["rps"] > 0
+    assert snapshot.data["stale_sources"] == []
+    last_poll = redis_poll_state().load("poll_stats")
+    assert last_poll is not None
