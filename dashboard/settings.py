@@ -8,6 +8,7 @@ at start by the system checks in dashboard/checks.py.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -196,6 +197,37 @@ REGISTRY_SOURCE = env_str(
 SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05)
 # Sidecars are polled concurrently by this many threads.
 ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum=1)
+
+# --- Telemetry and traces of a cluster --------------------------------------------------------------
+# Prometheus with Istio's standard metrics ("" = not used). The map's rates come from Envoy's own
+# counters ("envoy", the local mesh) or from Prometheus ("prometheus", the default in cluster mode).
+PROMETHEUS_URL = env_str("MESHSCOPE_PROMETHEUS_URL", "")
+TELEMETRY_SOURCE = env_str(
+    "MESHSCOPE_TELEMETRY_SOURCE",
+    "prometheus" if env_str("MESHSCOPE_CLUSTER", "local") == "kubernetes" else "envoy",
+)
+if TELEMETRY_SOURCE not in ("envoy", "prometheus"):
+    raise ImproperlyConfigured(
+        f"MESHSCOPE_TELEMETRY_SOURCE must be envoy or prometheus, not {TELEMETRY_SOURCE!r}"
+    )
+if TELEMETRY_SOURCE == "prometheus" and not PROMETHEUS_URL:
+    raise ImproperlyConfigured("MESHSCOPE_TELEMETRY_SOURCE=prometheus needs MESHSCOPE_PROMETHEUS_URL")
+# The rate() window of every query (a Prometheus duration; Kiali's default is 1m). At least four
+# scrape intervals, or rate() sees too few samples to answer.
+PROMETHEUS_RATE_WINDOW = env_str("MESHSCOPE_PROMETHEUS_RATE_WINDOW", "1m")
+if not re.fullmatch(r"[1-9][0-9]*(ms|s|m|h)", PROMETHEUS_RATE_WINDOW):
+    raise ImproperlyConfigured(
+        f"MESHSCOPE_PROMETHEUS_RATE_WINDOW={PROMETHEUS_RATE_WINDOW!r}: expected a duration like 30s or 1m"
+    )
+# Each Prometheus query gives up after this many seconds (whole-mesh queries of a large cluster
+# take longer than one sidecar's /stats, so not MESHSCOPE_SOURCE_TIMEOUT).
+PROMETHEUS_TIMEOUT_SECONDS = env_float("MESHSCOPE_PROMETHEUS_TIMEOUT", 5.0, minimum=0.1)
+# Where traces are read ("" = the local tracer, MESHCORE_TRACER_URL, which speaks Zipkin's API);
+# the kind is detected by probing the server when "auto".
+TRACES_URL = env_str("MESHSCOPE_TRACES_URL", "")
+TRACES_KIND = env_str("MESHSCOPE_TRACES_KIND", "zipkin")
+if TRACES_KIND not in ("auto", "zipkin", "jaeger"):
+    raise ImproperlyConfigured(f"MESHSCOPE_TRACES_KIND must be auto, zipkin or jaeger, not {TRACES_KIND!r}")
 
 # --- Routes ---------------------------------------------------------------------------------------
 # Route reads and writes (a write waits for the proxies' ACKs on top of this).

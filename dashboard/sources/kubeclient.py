@@ -12,7 +12,9 @@ default timeout, and a source must never hang a poll.
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from pathlib import Path
 
 from kubernetes import client, config
@@ -44,3 +46,19 @@ def api_client(kubeconfig: str = "", context: str = "") -> client.ApiClient:
         where = path or "the in-cluster service account"
         raise SourceError(f"cannot load Kubernetes configuration from {where}: {error}") from error
     return client.ApiClient(configuration)
+
+
+# A client is rebuilt this often, so credentials that rotate (a projected service-account token, an
+# exec plugin's token) are picked up again; within the period requests share its connections.
+CLIENT_REUSE_S = 300.0
+
+
+def shared_api_client(kubeconfig: str = "", context: str = "") -> client.ApiClient:
+    """An ApiClient shared by the calls of the next CLIENT_REUSE_S seconds (its connection pool is
+    thread-safe): building one per request costs a configuration load and a TLS handshake."""
+    return _shared(kubeconfig, context, int(time.monotonic() // CLIENT_REUSE_S))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared(kubeconfig: str, context: str, _period: int) -> client.ApiClient:
+    return api_client(kubeconfig, context)

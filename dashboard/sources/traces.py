@@ -48,6 +48,10 @@ class TraceSource(Protocol):
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]: ...
 
+    def services(self) -> list[str]:
+        """Every service name the source has seen, as Zipkin's /api/v2/services lists them."""
+        ...
+
     def exists(self, trace_id: str) -> bool:
         """Whether the source holds this trace, without transferring it."""
         ...
@@ -110,6 +114,12 @@ class ZipkinTraceSource:
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         return self._get(f"/api/v2/trace/{quote(trace_id, safe='')}")
+
+    def services(self) -> list[str]:
+        names = self._get("/api/v2/services")
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise SourceError(f"GET {self.base_url}/api/v2/services: not a list of names", 200)
+        return names
 
     def exists(self, trace_id: str) -> bool:
         # HEAD: the tracer answers from an index probe; a Zipkin server answers it like the GET.

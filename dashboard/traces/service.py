@@ -29,6 +29,9 @@ from dashboard.traces.search import MAX_LIMIT, TraceQuery, is_trace_id, matches
 from dashboard.traces.zipkin import to_trace
 
 RouteUrl = Callable[[str, str], str]
+# The `annotations` of every span document without any: serialized as [] like a list, and one
+# object rather than 50,000 empty lists to build and free for a large trace.
+NO_ANNOTATIONS: tuple[()] = ()
 REQUEST_ID_TAG = "guid:x-request-id"
 # Candidates read per result for orders other than "most recent" (see `search`).
 WIDE_FETCH = 5
@@ -206,7 +209,7 @@ def span_documents(trace: Trace, self_us: list[int], route_url: RouteUrl | None)
                 "tags": tags,
                 "annotations": [{"timestamp_us": a.timestamp_us, "value": a.value} for a in annotations]
                 if annotations
-                else [],
+                else NO_ANNOTATIONS,
                 "localEndpoint": span.local_endpoint,
                 "remoteEndpoint": span.remote_endpoint,
                 "flags": flags,
@@ -220,23 +223,25 @@ def span_documents(trace: Trace, self_us: list[int], route_url: RouteUrl | None)
 def trace_detail(trace: Trace, route_url: RouteUrl | None = None) -> dict[str, Any]:
     """The trace API document: spans in display order with self time, flags and route rule, the
     critical path (span ids, and its sections), statistics, call graph and warnings."""
-    self_us = analysis.self_times(trace)
-    sections = analysis.critical_path(trace)
+    cols = analysis.columns(trace)
+    self_us = analysis.self_times(trace, cols)
+    sections = analysis.critical_path(trace, cols)
+    section_ids = analysis.section_span_ids(trace, sections)
     spans = trace.spans
-    start_us = trace.start_us
-    duration_us = trace.end_us - start_us if spans else 0
-    services = trace.services()
+    start_us = min(cols.starts, default=0)
+    duration_us = max(cols.ends) - start_us if spans else 0
+    services = list(dict.fromkeys(cols.services))
     return {
         "traceId": trace.trace_id,
         "start_us": start_us,
         "duration_us": duration_us,
         "services": services,
         "spans": span_documents(trace, self_us, route_url),
-        "criticalPath": analysis.critical_path_ids(trace, sections),
+        "criticalPath": list(dict.fromkeys(section_ids)),  # as analysis.critical_path_ids
         # [spanId, start_us, end_us] per stretch of the path (arrays: a 50,000-span trace has ~100k).
-        "criticalSections": [(spans[index].span_id, start, end) for index, start, end in sections],
-        "stats": analysis.stats_table(trace, self_us, duration_us),
-        "callGraph": analysis.call_graph(trace, list(services)),
+        "criticalSections": analysis.critical_sections(section_ids, sections),
+        "stats": analysis.stats_table(trace, self_us, duration_us, cols),
+        "callGraph": analysis.call_graph(trace, services, cols),
         "warnings": list(trace.warnings),
     }
 

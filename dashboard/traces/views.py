@@ -1,6 +1,6 @@
 """Pages of the trace explorer; the data comes from the JSON API (dashboard/traces/api.py).
 
-GET /traces/                   traces/search.html  {"query", "errors", "query_string"}
+GET /traces/                   traces/search.html  {"query", "errors", "query_string", "service_names"}
                                (400 with the field errors when a parameter is invalid; a trace id
                                or x-request-id in `q` redirects to that trace's page)
 GET /traces/<trace_id>/        traces/trace.html   {"trace_id"} (404 unknown, 400 malformed id,
@@ -10,6 +10,7 @@ GET /traces/compare/?a=&b=     traces/compare.html {"a", "b"} (400 naming a bad 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
-from dashboard.traces import service
+from dashboard.traces import service, suggestions
 from dashboard.traces.api import BadParameter, parse_trace_id
 from dashboard.traces.search import parse_query
 from meshcore.model.errors import FieldError
@@ -42,7 +43,13 @@ def search_page(request: HttpRequest) -> HttpResponse:
                 return redirect(reverse("traces:trace", args=(trace_id,)))
             errors.append(FieldError("q", "no trace has this trace id or x-request-id"))
             status = 404
-    context = {"query": query.normalized(), "errors": _errors(errors), "query_string": query.query_string()}
+    context = {
+        "query": query.normalized(),
+        "errors": _errors(errors),
+        "query_string": query.query_string(),
+        # Suggestions for the service field (a datalist); none when the source is down.
+        "service_names": suggestions.service_names(configured.trace_source(), settings.MESHCORE_TRACER_URL),
+    }
     return render(request, "traces/search.html", context, status=status)
 
 

@@ -8,7 +8,7 @@ status with `patch_namespaced_pod_status`.
 
 Users come from a static token file: `admin` (system:masters) and the unprivileged
 `meshscope-dashboard` and `meshscope-viewer`, which have no rights until a test binds a role to them
-(the shipped ClusterRoles, for the least-privilege tests).
+(the shipped ClusterRoles, for the least-privilege tests), and `nobody`, which never gets any.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SKIP_REASON = (
     "KUBE-APISERVER TEST SKIPPED: no kube-apiserver/etcd here (run `make kube-apiserver` as root: "
     "builds one from Debian's source package)"
 )
-USERS = ("admin", "meshscope-dashboard", "meshscope-viewer")
+USERS = ("admin", "meshscope-dashboard", "meshscope-viewer", "nobody")
 
 # Istio's CRDs as a cluster with Istio installed has them (group, kind, plural, scope), schemaless:
 # the API server stores what it is given, as Istio's own CRDs do with

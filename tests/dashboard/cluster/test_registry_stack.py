@@ -1,5 +1,8 @@
 """`make run` in cluster mode (MESHSCOPE_CLUSTER=kubernetes): only the dashboard's parts start, and
-the map and /api/registry show what the real API server holds, read with the shipped ClusterRole."""
+the map and /api/registry show what the real API server holds, read with the shipped ClusterRole.
+
+Cluster mode takes telemetry from Prometheus: a real one runs, scraping nothing (no traffic here),
+so the map holds the registry's nodes without rates."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from tests.support import kubebookinfo
 from tests.support.kuberoles import shipped_role
 from tests.support.ports import free_port
 from tests.support.processes import log_tail, stop_process
+from tests.support.prometheus import start_prometheus
 from tests.support.waiting import wait_until
 
 
@@ -25,7 +29,11 @@ def test_make_run_in_cluster_mode_maps_the_cluster_without_a_local_mesh(tmp_path
         # Generous for a loaded 2-core machine (the default is 0.25 s): events come at once anyway.
         "MESHSCOPE_KUBE_WATCH_IDLE": "0.5",
     }
-    with shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"):
+    with (
+        shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"),
+        start_prometheus(tmp_path, []) as prometheus,
+    ):
+        env["MESHSCOPE_PROMETHEUS_URL"] = prometheus.url
         run_stack_in_cluster_mode(tmp_path, port, env, api, loaded)
 
 

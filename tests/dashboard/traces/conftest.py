@@ -59,7 +59,7 @@ def context_templates(settings, tmp_path):
     pages = tmp_path / "traces"
     pages.mkdir()
     for name, keys in {
-        "search": ("query", "errors", "query_string"),
+        "search": ("query", "errors", "query_string", "service_names"),
         "trace": ("trace_id", "errors", "source_error"),
         "compare": ("a", "b", "errors"),
     }.items():

@@ -77,3 +77,12 @@ def test_compare_page(viewer_client, tracer):
 def test_pages_require_login(client, tracer):
     page = client.get("/traces/")
     assert page.status_code == 302 and "/accounts/login" in page["Location"]
+
+
+def test_search_page_suggests_the_tracer_services_and_none_when_it_is_down(viewer_client, tracer, settings):
+    post(tracer, bookinfo(43, now_us() - 5_000_000))
+    names = context(viewer_client.get("/traces/"))["service_names"]
+    assert names == tracer.store.services() and len(names) >= 3
+    settings.MESHCORE_TRACER_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    down = viewer_client.get("/traces/")
+    assert down.status_code == 200 and context(down)["service_names"] == []
