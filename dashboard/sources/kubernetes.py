@@ -14,6 +14,10 @@ everything after the resourceVersion at once) or `watch_max` seconds have passed
 arrives later is simply read by the next step, since only fully applied events advance the stored
 resourceVersion. Every request carries `_request_timeout`.
 
+A process keeps a copy of the last view keyed by its resourceVersions (`_ProcessCache`): a poll
+with no change reads a small key from the shared state, not the whole inventory, and reuses the
+registry it built last time.
+
 Thread safety: an instance holds no mutable state of its own (the view is in `state`); concurrent
 steps of two processes may both apply the same events, and whichever saves last wins with a view
 that is consistent at its own resourceVersion.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +42,7 @@ from dashboard.sources.kubeparse import PARSERS, build_registry, object_key, par
 from dashboard.sources.registry import MeshRegistry, NodeStatus
 
 VIEW_KEY = "kube_registry_view"
+VERSIONS_KEY = "kube_registry_versions"  # {kind: resourceVersion} of the stored view (small)
 SYNCED_AT_KEY = "kube_registry_synced_at"
 KINDS = tuple(PARSERS)  # namespaces, services, pods, endpoints
 LIST_PAGE = 500  # objects per list page: bounded answers on a large cluster
@@ -48,6 +54,49 @@ class ViewState(Protocol):
     def load(self, key: str) -> Any | None: ...
 
     def save(self, key: str, value: Any) -> None: ...
+
+
+class _ProcessCache:
+    """This process's copy of the last view it loaded or stored, with the registry built from it,
+    keyed by the view's resourceVersions: while the shared view has not moved, a poll reads only
+    the small versions key instead of the whole inventory. The shared state stays the truth."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: tuple | None = None
+        self._view: dict[str, Any] = {}
+        self._registries: dict[tuple[str, ...], MeshRegistry] = {}
+
+    def view(self, versions: tuple | None) -> dict[str, Any] | None:
+        with self._lock:
+            return self._view if versions and versions == self._versions else None
+
+    def remember(self, versions: tuple, view: dict[str, Any]) -> None:
+        with self._lock:
+            if versions != self._versions:
+                self._versions, self._view, self._registries = versions, view, {}
+
+    def registry(self, versions: tuple, namespaces: tuple[str, ...], build) -> MeshRegistry:
+        with self._lock:
+            if versions == self._versions and namespaces in self._registries:
+                return self._registries[namespaces]
+        registry = build()
+        with self._lock:
+            if versions == self._versions:
+                self._registries[namespaces] = registry
+        return registry
+
+
+_CACHE = _ProcessCache()
+
+
+def _versions_of(view: dict[str, Any]) -> dict[str, str]:
+    return {kind: entry["resource_version"] for kind, entry in view.items()}
+
+
+def _cache_key(host: str, versions: dict[str, str] | None) -> tuple | None:
+    """The process cache's key: resourceVersions are only comparable within one API server."""
+    return (host, *sorted(versions.items())) if versions else None
 
 
 class Gone(Exception):
@@ -144,12 +193,20 @@ class KubernetesRegistry:
             self._core = client.CoreV1Api(api)
         return self._core
 
+    @property
+    def host(self) -> str:
+        return self.core.api_client.configuration.host
+
     # -- RegistrySource -------------------------------------------------------------------------
 
     def registry(self) -> MeshRegistry:
         """The mesh registry as of now; SourceError when the API server fails to answer."""
         view = self.sync()
-        return build_registry({kind: view[kind]["items"] for kind in KINDS}, self.namespaces)
+        return _CACHE.registry(
+            _cache_key(self.host, _versions_of(view)),
+            self.namespaces,
+            lambda: build_registry({kind: view[kind]["items"] for kind in KINDS}, self.namespaces),
+        )
 
     def status(self) -> tuple[NodeStatus, ...]:
         """No xDS status in cluster mode: istiod's sync state is not part of the Kubernetes API."""
@@ -164,7 +221,11 @@ class KubernetesRegistry:
         """Bring the stored view up to date and return it: `{kind: {"resource_version", "items":
         {key: record}}}`. The view is written back only when it changed (it is the whole cluster's
         inventory); the sync time is a separate small key."""
-        view = self.state.load(VIEW_KEY) or {}
+        view = (
+            _CACHE.view(_cache_key(self.host, self.state.load(VERSIONS_KEY)))
+            or self.state.load(VIEW_KEY)
+            or {}
+        )
         now = self.clock()
         if view and self.fresh_for > 0 and now - (self.state.load(SYNCED_AT_KEY) or 0) < self.fresh_for:
             self.last_sync = {kind: "fresh" for kind in KINDS}
@@ -178,6 +239,8 @@ class KubernetesRegistry:
         self.last_sync = {kind: outcome for kind, (_, outcome) in results.items()}
         if any(outcome != "unchanged" for outcome in self.last_sync.values()):
             self.state.save(VIEW_KEY, view)
+            self.state.save(VERSIONS_KEY, _versions_of(view))
+        _CACHE.remember(_cache_key(self.host, _versions_of(view)), view)
         if self.fresh_for > 0:
             self.state.save(SYNCED_AT_KEY, now)
         return view

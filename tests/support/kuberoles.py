@@ -1,11 +1,13 @@
 """The shipped ClusterRoles (deploy/kubernetes) bound to the test API server's token users.
 
-`bind_shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard")` gives that user exactly
+`with shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"):` gives that user exactly
 the role the deployment ships, so a test can show what the dashboard can and cannot do with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -26,8 +28,23 @@ def shipped_cluster_roles() -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in shipped_documents() if d["kind"] == "ClusterRole"}
 
 
+@contextmanager
+def shipped_role(kube, role: str, user: str) -> Iterator[None]:
+    """The shipped ClusterRole `role` bound to token user `user` while the block runs; the binding
+    is deleted afterwards, since the users must have no rights of their own for other tests (the
+    API server is shared by a test worker's whole session)."""
+    bind_shipped_role(kube, role, user)
+    try:
+        yield
+    finally:
+        client.RbacAuthorizationV1Api(kube.client()).delete_cluster_role_binding(
+            f"test-{user}", _request_timeout=TIMEOUT
+        )
+
+
 def bind_shipped_role(kube, role: str, user: str) -> None:
-    """Create (or refresh) the shipped ClusterRole `role` and bind it to token user `user`."""
+    """Create (or refresh) the shipped ClusterRole `role` and bind it to token user `user`
+    (prefer `shipped_role`, which unbinds it)."""
     rbac = client.RbacAuthorizationV1Api(kube.client())
     body = shipped_cluster_roles()[role]
     try:

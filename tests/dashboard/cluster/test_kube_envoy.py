@@ -16,7 +16,7 @@ from aiohttp import web
 from kubernetes import client
 
 from dashboard.services.sidecar import sidecar_view
-from dashboard.sources import configured
+from dashboard.sources import configured, kubeclient
 from dashboard.sources.envoy import TRAFFIC_STATS_FILTER
 from dashboard.sources.errors import SourceError
 from dashboard.sources.kubeenvoy import PodProxyEnvoyAdmin, pod_of
@@ -134,7 +134,7 @@ def test_the_sidecar_page_in_cluster_mode(viewer_client, settings, monkeypatch, 
     registry = cluster_registry()
     monkeypatch.setattr(configured, "registry_source", lambda: StaticRegistry(registry, ()))
     monkeypatch.setattr(
-        configured, "kube_api_client", lambda kubeconfig, context: api_client_for(recorded_api_server.url)
+        kubeclient, "shared_api_client", lambda kubeconfig, context: api_client_for(recorded_api_server.url)
     )
 
     html = viewer_client.get("/services/sidecars/reviews-v2/").content.decode()

@@ -14,7 +14,7 @@ from kubernetes import client
 from dashboard.sources.kubernetes import KubernetesRegistry
 from dashboard.topology.state import MemoryPollState
 from tests.support import kubebookinfo
-from tests.support.kuberoles import DEPLOY, bind_shipped_role, shipped_cluster_roles, shipped_documents
+from tests.support.kuberoles import DEPLOY, shipped_cluster_roles, shipped_documents, shipped_role
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
 TIMEOUT = 30
@@ -69,8 +69,19 @@ def test_the_view_only_role_has_no_write_verb_and_the_same_reads():
     ]
 
 
-def test_the_dashboard_works_with_exactly_its_role_and_nothing_more(kube, bookinfo):
-    bind_shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard")
+@pytest.fixture
+def dashboard_role(kube):
+    with shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"):
+        yield
+
+
+@pytest.fixture
+def viewer_role(kube):
+    with shipped_role(kube, "meshscope-viewer", "meshscope-viewer"):
+        yield
+
+
+def test_the_dashboard_works_with_exactly_its_role_and_nothing_more(kube, bookinfo, dashboard_role):
     user = "meshscope-dashboard"
     source = KubernetesRegistry(
         kube.client(user), MemoryPollState(), timeout=20, watch_idle=1.0, namespaces=[bookinfo.namespace]
@@ -103,8 +114,7 @@ def test_the_dashboard_works_with_exactly_its_role_and_nothing_more(kube, bookin
     assert not allowed(kube, user, "get", "nodes")
 
 
-def test_the_viewer_role_reads_the_registry_but_cannot_create_a_virtual_service(kube, bookinfo):
-    bind_shipped_role(kube, "meshscope-viewer", "meshscope-viewer")
+def test_the_viewer_role_reads_the_registry_but_cannot_create_a_virtual_service(kube, bookinfo, viewer_role):
     user = "meshscope-viewer"
     source = KubernetesRegistry(
         kube.client(user), MemoryPollState(), timeout=20, watch_idle=1.0, namespaces=[bookinfo.namespace]

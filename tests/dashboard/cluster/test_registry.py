@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 
 import pytest
 from kubernetes import client
 
+from dashboard.sources import kubernetes as kubernetes_source
 from dashboard.sources.envoy import RecordedEnvoyAdmin
 from dashboard.sources.errors import SourceError
-from dashboard.sources.kubernetes import VIEW_KEY, KubernetesRegistry
+from dashboard.sources.kubernetes import VERSIONS_KEY, VIEW_KEY, KubernetesRegistry
 from dashboard.topology.poll import PollConfig, poll_once
 from dashboard.topology.state import MemoryPollState
 from meshcore.bookinfo.topology import BOOKINFO_WORKLOADS
@@ -175,15 +177,43 @@ def test_an_expired_watch_relists_by_itself(private_kube):
     assert source.last_sync["pods"] in ("watched", "unchanged")  # back to watching
 
 
-def test_several_workers_share_one_view(kube, bookinfo):
-    state = MemoryPollState()
+class CountingState(MemoryPollState):
+    """Poll state that counts reads per key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: Counter[str] = Counter()
+
+    def load(self, key: str):
+        self.reads[key] += 1
+        return super().load(key)
+
+
+def test_several_workers_share_one_view(kube, bookinfo, monkeypatch):
+    state = CountingState()
     registry_for(kube, bookinfo.namespace, state).registry()
-    second = registry_for(kube, bookinfo.namespace, state)  # another worker process, same Redis
+    # Another worker process: its own (empty) process cache, the same Redis.
+    monkeypatch.setattr(kubernetes_source, "_CACHE", kubernetes_source._ProcessCache())
+    second = registry_for(kube, bookinfo.namespace, state)
+    state.reads.clear()
 
     registry = second.registry()
 
-    assert all(outcome in ("watched", "unchanged") for outcome in second.last_sync.values())
+    assert all(outcome in ("watched", "unchanged") for outcome in second.last_sync.values())  # no list
+    assert state.reads[VIEW_KEY] == 1  # it read the shared view
     assert registry.workload("reviews-v3") is not None
+
+
+def test_an_unchanged_poll_reads_only_the_small_versions_key(kube, bookinfo):
+    state = CountingState()
+    source = registry_for(kube, bookinfo.namespace, state)
+    first = source.registry()
+    state.reads.clear()
+
+    again = source.registry()
+
+    assert state.reads[VIEW_KEY] == 0 and state.reads[VERSIONS_KEY] == 1
+    assert again is first  # the registry built last time, for the same resourceVersions
 
 
 def test_an_unreachable_api_server_is_a_source_error_and_the_poll_keeps_the_last_registry(kube, bookinfo):

@@ -9,7 +9,7 @@ from dashboard.sources import configured
 from dashboard.sources.registry import StaticRegistry
 from meshcore.bookinfo.topology import BOOKINFO_WORKLOADS
 from tests.support import kubebookinfo
-from tests.support.kuberoles import bind_shipped_role
+from tests.support.kuberoles import shipped_role
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +28,10 @@ def cluster_mode(settings, redis_layer, kube):
     return loaded
 
 
-def bind_dashboard_role(kube) -> None:
-    """The shipped ClusterRole, bound to the dashboard's user (see test_rbac for its limits)."""
-    bind_shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard")
-
-
 def test_api_registry_lists_bookinfo_from_the_cluster(viewer_client, cluster_mode, kube):
-    bind_dashboard_role(kube)
-
-    answer = viewer_client.get("/api/registry")
+    # The shipped ClusterRole, bound to the dashboard's user (see test_rbac for its limits).
+    with shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"):
+        answer = viewer_client.get("/api/registry")
 
     assert answer.status_code == 200, answer.content
     body = answer.json()

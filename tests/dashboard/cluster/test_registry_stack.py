@@ -1,5 +1,8 @@
 """`make run` in cluster mode (MESHSCOPE_CLUSTER=kubernetes): only the dashboard's parts start, and
-the map and /api/registry show what the real API server holds, read with the shipped ClusterRole."""
+the map and /api/registry show what the real API server holds, read with the shipped ClusterRole.
+
+Cluster mode takes telemetry from Prometheus: a real one runs, scraping nothing (no traffic here),
+so the map holds the registry's nodes without rates."""
 
 from __future__ import annotations
 
@@ -8,16 +11,16 @@ import re
 
 from tests.dashboard.test_stack import ctrl_c_and_check_nothing_is_left, log_in, start_stack
 from tests.support import kubebookinfo
-from tests.support.kuberoles import bind_shipped_role
+from tests.support.kuberoles import shipped_role
 from tests.support.ports import free_port
 from tests.support.processes import log_tail, stop_process
+from tests.support.prometheus import start_prometheus
 from tests.support.waiting import wait_until
 
 
 def test_make_run_in_cluster_mode_maps_the_cluster_without_a_local_mesh(tmp_path, kube):
     api = kube.client()
     loaded = kubebookinfo.load_bookinfo(api, kubebookinfo.fresh_namespace(api))
-    bind_shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard")
     port = free_port()
     env = {
         "MESHSCOPE_CLUSTER": "kubernetes",
@@ -26,6 +29,15 @@ def test_make_run_in_cluster_mode_maps_the_cluster_without_a_local_mesh(tmp_path
         # Generous for a loaded 2-core machine (the default is 0.25 s): events come at once anyway.
         "MESHSCOPE_KUBE_WATCH_IDLE": "0.5",
     }
+    with (
+        shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"),
+        start_prometheus(tmp_path, []) as prometheus,
+    ):
+        env["MESHSCOPE_PROMETHEUS_URL"] = prometheus.url
+        run_stack_in_cluster_mode(tmp_path, port, env, api, loaded)
+
+
+def run_stack_in_cluster_mode(tmp_path, port: int, env: dict[str, str], api, loaded) -> None:
     process, log = start_stack(tmp_path, port, [], env)
     try:
         wait_until(
