@@ -30,7 +30,10 @@ def mesh_api_token() -> TokenSource:
     return from_file
 
 
-def registry_source() -> RegistrySource:
+def registry_source(fresh_for: float | None = None) -> RegistrySource:
+    """The configured registry. In cluster mode a view synced less than `fresh_for` seconds ago is
+    used as it is (default: two poll intervals, for pages, since the poller keeps it current);
+    the poller passes 0 to run its watch steps every poll."""
     if settings.REGISTRY_SOURCE == "controlplane":
         return ControlPlaneRegistry(
             settings.MESHCORE_API_URL, settings.SOURCE_TIMEOUT_SECONDS, token=mesh_api_token()
@@ -47,8 +50,7 @@ def registry_source() -> RegistrySource:
             list_timeout=settings.KUBE_LIST_TIMEOUT_SECONDS,
             watch_idle=settings.KUBE_WATCH_IDLE_SECONDS,
             namespaces=settings.KUBE_NAMESPACES,
-            # Pages between two polls read the poller's view rather than each running a watch step.
-            fresh_for=settings.TOPOLOGY_POLL_INTERVAL_SECONDS / 2,
+            fresh_for=2 * settings.TOPOLOGY_POLL_INTERVAL_SECONDS if fresh_for is None else fresh_for,
         )
     raise ValueError(f"unsupported MESHSCOPE_REGISTRY_SOURCE {settings.REGISTRY_SOURCE!r}")
 

@@ -241,8 +241,10 @@ class KubernetesRegistry:
             self.state.save(VIEW_KEY, view)
             self.state.save(VERSIONS_KEY, _versions_of(view))
         _CACHE.remember(_cache_key(self.host, _versions_of(view)), view)
-        if self.fresh_for > 0:
-            self.state.save(SYNCED_AT_KEY, now)
+        # Stamped when the steps end (they take up to watch_idle and more): readers with a
+        # `fresh_for` compare against when the view was last known current. The poller (fresh_for
+        # 0) stamps it every poll, so pages between polls skip their own watch steps.
+        self.state.save(SYNCED_AT_KEY, self.clock())
         return view
 
     def _sync_kind(self, kind: str, entry: dict[str, Any] | None) -> tuple[dict[str, Any], str]:

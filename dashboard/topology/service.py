@@ -54,7 +54,7 @@ def poll_and_publish(
                 "route_store": route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
                 "observed": observed,
             }
-            registry_source = registry_source or configured.registry_source()
+            registry_source = registry_source or configured.registry_source(fresh_for=0.0)
             if settings.TELEMETRY_SOURCE == "prometheus":
                 prometheus = prometheus or configured.prometheus_source()
                 window = settings.PROMETHEUS_RATE_WINDOW
