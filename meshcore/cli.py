@@ -148,12 +148,32 @@ def request(
     except urllib.error.HTTPError as error:
         raw, status = error.read(), error.code
     except urllib.error.URLError as error:
-        raise SystemExit(f"meshcore: cannot reach the control plane at {api}: {error.reason}") from error
+        raise SystemExit(
+            f"meshcore: cannot reach the control plane at {api}: {error.reason}"
+            + control_plane_hint(state_dir_from_env(args.state_dir))
+        ) from error
     text = raw.decode()
     try:
         return status, json.loads(text)
     except json.JSONDecodeError:
         return status, text
+
+
+def control_plane_hint(state_dir: Path) -> str:
+    """What the mesh's supervisor.json says of a control plane that does not answer ("" when it
+    says nothing): restarted by its launcher, it is back by itself in a few seconds."""
+    from meshcore.processctl import CONTROL_PLANE_PROCESS
+    from meshcore.supervisor import STATE_FILE, read_state
+
+    document = read_state(state_dir / STATE_FILE)
+    parts = document.get("parts") if isinstance(document, dict) else None
+    part = parts.get(CONTROL_PLANE_PROCESS) if isinstance(parts, dict) else None
+    if not isinstance(part, dict) or part.get("state") in (None, "running", "stopped"):
+        return ""
+    return (
+        f" (the mesh's launcher reports it {part['state']} after {part.get('restarts', 0)} restarts; "
+        "the Envoys keep serving meanwhile: try again in a few seconds)"
+    )
 
 
 def report_error(status: int, payload: Any) -> int:

@@ -178,8 +178,9 @@ class LocalMesh:
         return MeshEndpoints(LOOPBACK, self.settings.xds_port, LOOPBACK, self.settings.tracer_port)
 
     async def start(self, control_plane_timeout: float = 60.0) -> None:
-        """Start every child: the control plane first (the Envoys start once it serves xDS, or
-        after `control_plane_timeout` seconds: they retry the ADS connection by themselves)."""
+        """Start every child: the control plane and the tracer first, the apps and Envoys once the
+        control plane serves xDS (or after `control_plane_timeout` seconds: the Envoys retry the ADS
+        connection by themselves)."""
         settings = self.settings
         private_state_dir(settings.state_dir)
         settings.admin_dir.mkdir(mode=0o700, exist_ok=True)
@@ -193,11 +194,12 @@ class LocalMesh:
             make_launcher_api(control, token), settings.launcher_socket
         )
         control_plane = await self.supervisor.start(self._control_plane_spec(), CONTROL_PLANE_POLICY)
+        # The tracer needs no control plane: it starts while the control plane does.
+        if tracer_available():
+            await self.supervisor.start(self._tracer_spec())
         deadline = asyncio.get_running_loop().time() + control_plane_timeout
         while not control_plane.ready and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        if tracer_available():
-            await self.supervisor.start(self._tracer_spec())
         for workload in self.registry.workloads:
             await self.supervisor.start(self._app_spec(workload.name))
             await self.supervisor.start(self._proxy_spec(workload.name))
