@@ -90,6 +90,30 @@ def probe_tracer() -> str:
     return "UP" + (f", writer restarts {restarts}" if restarts is not None else "")
 
 
+def probe_kubernetes() -> str:
+    """The API server answers /version with the shared client (cluster mode's cluster state)."""
+    from kubernetes import client
+
+    from dashboard.sources.kubeclient import shared_api_client
+
+    try:
+        api = shared_api_client(str(settings.KUBECONFIG or ""), settings.KUBE_CONTEXT)
+        version = client.VersionApi(api).get_code(_request_timeout=settings.SOURCE_TIMEOUT_SECONDS)
+    except client.ApiException as error:
+        raise ProbeFailed(f"/version answered HTTP {error.status}") from None
+    except Exception as error:  # urllib3 and socket errors: no answer
+        if isinstance(error, SourceError):
+            raise
+        raise ProbeFailed(f"no answer: {error}") from None
+    return f"{version.git_version} at {api.configuration.host}"
+
+
+def probe_traces() -> str:
+    """The configured trace server lists its services (Jaeger or Zipkin, cluster mode)."""
+    names = configured.trace_source().services()
+    return f"{len(names)} services"
+
+
 def probe_prometheus() -> str:
     """Prometheus's readiness endpoint (`/-/ready`: 200 once its storage is loaded)."""
     get_bytes(f"{settings.PROMETHEUS_URL.rstrip('/')}/-/ready", settings.SOURCE_TIMEOUT_SECONDS)
@@ -166,8 +190,15 @@ def all_checks() -> list[Check]:
     return [
         *essential_checks(),
         Check("poller", "dashboard", probe_poller),
-        Check("controlplane", "source", probe_controlplane),
-        Check("tracer", "source", probe_tracer),
+        # Cluster mode reads the cluster's systems; there is no local control plane or tracer.
+        *(
+            [Check("kubernetes", "source", probe_kubernetes), Check("traces", "source", probe_traces)]
+            if settings.CLUSTER_MODE == "kubernetes"
+            else [
+                Check("controlplane", "source", probe_controlplane),
+                Check("tracer", "source", probe_tracer),
+            ]
+        ),
         *([Check("prometheus", "source", probe_prometheus)] if settings.PROMETHEUS_URL else []),
         *sidecar_checks(known_registry()),
     ]
