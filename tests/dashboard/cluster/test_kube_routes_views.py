@@ -23,7 +23,7 @@ from tests.dashboard.routes.conftest import make_operator
 from tests.support import kubebookinfo
 from tests.support.kubeapi import KubeCluster
 from tests.support.kubeistio import custom_api, delete_all_istio_objects, read_object, virtual_service
-from tests.support.kuberoles import bind_shipped_role
+from tests.support.kuberoles import shipped_role
 from tests.support.samples import reviews_weights, sample
 from tests.support.waiting import wait_until
 
@@ -46,18 +46,18 @@ def cluster(settings, kube, redis_layer):
     api = kube.client()
     delete_all_istio_objects(kube)
     loaded = kubebookinfo.load_bookinfo(api, kubebookinfo.fresh_namespace(api))
-    bind_shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard")
-    settings.CLUSTER_MODE = "kubernetes"
-    settings.REGISTRY_SOURCE = "kubernetes"
-    settings.KUBECONFIG = str(kube.kubeconfig("meshscope-dashboard"))
-    settings.KUBE_CONTEXT = ""
-    settings.KUBE_NAMESPACES = [loaded.namespace]
-    # Generous for a loaded 2-core machine (as the registry's own tests): the events come at once.
-    settings.KUBE_WATCH_IDLE_SECONDS = 1.0
-    settings.SOURCE_TIMEOUT_SECONDS = 20.0
-    settings.ROUTE_STORE_TIMEOUT_SECONDS = 20.0
-    settings.VIEW_ONLY = False
-    yield BookInfoCluster(kube, loaded.namespace)
+    with shipped_role(kube, "meshscope-dashboard", "meshscope-dashboard"):
+        settings.CLUSTER_MODE = "kubernetes"
+        settings.REGISTRY_SOURCE = "kubernetes"
+        settings.KUBECONFIG = str(kube.kubeconfig("meshscope-dashboard"))
+        settings.KUBE_CONTEXT = ""
+        settings.KUBE_NAMESPACES = [loaded.namespace]
+        # Generous for a loaded 2-core machine (as the registry's own tests): the events come at once.
+        settings.KUBE_WATCH_IDLE_SECONDS = 1.0
+        settings.SOURCE_TIMEOUT_SECONDS = 20.0
+        settings.ROUTE_STORE_TIMEOUT_SECONDS = 20.0
+        settings.VIEW_ONLY = False
+        yield BookInfoCluster(kube, loaded.namespace)
     delete_all_istio_objects(kube)
 
 
@@ -227,7 +227,11 @@ def test_rollback_puts_the_object_back_in_the_cluster(cluster, operator_client):
 
 
 def test_with_the_view_only_role_pages_read_and_writes_are_a_403(cluster, settings, operator_client):
-    bind_shipped_role(cluster.kube, "meshscope-viewer", "meshscope-viewer")
+    with shipped_role(cluster.kube, "meshscope-viewer", "meshscope-viewer"):
+        view_only_role_reads_and_cannot_write(cluster, settings, operator_client)
+
+
+def view_only_role_reads_and_cannot_write(cluster, settings, operator_client):
     settings.KUBECONFIG = str(cluster.kube.kubeconfig("meshscope-viewer"))
     assert operator_client.get("/routes/").status_code == 200
     rule = ratings_rule(cluster.namespace)
