@@ -16,6 +16,8 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.traces import TraceSource
 
 TTL_S = 30.0
+# The page waits for the suggestions: a source that hangs costs each page at most this (seconds).
+TIMEOUT_S = 1.0
 # A datalist of thousands of names helps nobody and weighs on every page.
 MAX_NAMES = 500
 
