@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run mesh test test-postgres test-fast bench lint format clean
+.PHONY: install run mesh test test-postgres test-fast bench lint format clean kube-apiserver
 
 install: $(STAMP)
 
@@ -52,6 +52,11 @@ test-postgres: $(STAMP)
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	  test "$$MESHSCOPE_REQUIRE_POSTGRES" != 1; \
 	fi
+
+# A real kube-apiserver for the cluster-mode tests, built from Debian's source package (as root, ~6 min
+# the first time; cached under ~/.cache/meshscope). Without one, those tests are skipped loudly.
+kube-apiserver:
+	tests/support/build_kube_apiserver.sh
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST) -m "not mesh and not browser" $(PYTEST_ARGS)

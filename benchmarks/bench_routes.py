@@ -40,6 +40,21 @@ def logged_in(dashboard: Dashboard) -> requests.Session:
     return dashboard.requests_session()
 
 
+def post_flip(http: requests.Session, dashboard: Dashboard, index: int) -> tuple[str, float, float]:
+    """POST the traffic-shifting form sending all of reviews to v1 (even `index`) or v3 (odd):
+    (the version, perf_counter before the POST, perf_counter when it returned its 302)."""
+    target = ("v1", "v3")[index % 2]
+    weights = {f"weight_{v}": 100 if v == target else 0 for v in ("v1", "v2", "v3")}
+    sent = time.perf_counter()
+    response = http.post(
+        dashboard.url + FORM, data={**weights, "apply": "1"}, allow_redirects=False, timeout=30
+    )
+    returned = time.perf_counter()
+    if response.status_code != 302:
+        raise RuntimeError(f"the form answered {response.status_code}: {response.text[:500]}")
+    return target, sent, returned
+
+
 def form_to_traffic(mesh: RunningMesh, dashboard: Dashboard) -> tuple[list[float], list[float]]:
     """(ms from the POST returning to the first request on the new rule, ms the POST took) per edit."""
     http = logged_in(dashboard)
@@ -47,15 +62,7 @@ def form_to_traffic(mesh: RunningMesh, dashboard: Dashboard) -> tuple[list[float
     url = f"{mesh.gateway_url}/api/v1/products/0/reviews"
     effects, posts = [], []
     for index in range(EDITS):
-        target = ("v1", "v3")[index % 2]
-        weights = {f"weight_{v}": 100 if v == target else 0 for v in ("v1", "v2", "v3")}
-        sent = time.perf_counter()
-        response = http.post(
-            dashboard.url + FORM, data={**weights, "apply": "1"}, allow_redirects=False, timeout=30
-        )
-        returned = time.perf_counter()
-        if response.status_code != 302:
-            raise RuntimeError(f"the form answered {response.status_code}: {response.text[:500]}")
+        target, sent, returned = post_flip(http, dashboard, index)
         effects.append(ms_until_served_by(gateway, url, target, returned))
         posts.append((returned - sent) * 1000)
     return effects, posts

@@ -8,12 +8,14 @@ at start by the system checks in dashboard/checks.py.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import plotly
+from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.env import env_bool, env_float, env_int, env_list, env_secret, env_str, install_secret
 
@@ -171,12 +173,61 @@ MESHCORE_TRACER_URL = env_str("MESHCORE_TRACER_URL", "http://127.0.0.1:9411")
 MESHCORE_API_TOKEN = env_str("MESHCORE_API_TOKEN", "")
 MESH_STATE_DIR = Path(env_str("MESHCORE_STATE_DIR") or STATE_DIR / "mesh")
 MESHCORE_API_TOKEN_FILE = env_str("MESHCORE_API_TOKEN_FILE", str(MESH_STATE_DIR / "api-token"))
-# Which cluster registry adapter to use ("controlplane" now; "kubernetes" is a later step).
-REGISTRY_SOURCE = env_str("MESHSCOPE_REGISTRY_SOURCE", "controlplane")
+# `local`: the embedded mesh (meshcore) on this machine. `kubernetes`: a real cluster with Istio,
+# read through the Kubernetes API (MESHSCOPE_KUBECONFIG, else KUBECONFIG / ~/.kube/config, else the
+# in-cluster service account), Istio's CRDs, Prometheus and Jaeger or Zipkin.
+CLUSTER_MODE = env_str("MESHSCOPE_CLUSTER", "local")
+if CLUSTER_MODE not in ("local", "kubernetes"):
+    raise ImproperlyConfigured(f"MESHSCOPE_CLUSTER must be local or kubernetes, not {CLUSTER_MODE!r}")
+KUBECONFIG = env_str("MESHSCOPE_KUBECONFIG", "")
+KUBE_CONTEXT = env_str("MESHSCOPE_KUBE_CONTEXT", "")
+# The namespaces whose services and workloads the cluster registry shows (empty: all but the
+# system ones); the watch of each kind stays cluster-wide (one watch, not one per namespace).
+KUBE_NAMESPACES = env_list("MESHSCOPE_KUBE_NAMESPACES", [])
+# A watch step ends when the stream has been quiet this long (seconds): the API server sends every
+# event after the stored resourceVersion at once, so this is the per-poll cost of an unchanged cluster.
+KUBE_WATCH_IDLE_SECONDS = env_float("MESHSCOPE_KUBE_WATCH_IDLE", 0.25, minimum=0.05)
+# Each page of a full list (first sync, or after 410 Gone) may take this long (seconds).
+KUBE_LIST_TIMEOUT_SECONDS = env_float("MESHSCOPE_KUBE_LIST_TIMEOUT", 30.0, minimum=1.0)
+# Which cluster registry adapter to use: the local control plane, or the Kubernetes API.
+REGISTRY_SOURCE = env_str(
+    "MESHSCOPE_REGISTRY_SOURCE", "kubernetes" if CLUSTER_MODE == "kubernetes" else "controlplane"
+)
 # Every call to a source gives up after this many seconds; the data is then marked stale.
 SOURCE_TIMEOUT_SECONDS = env_float("MESHSCOPE_SOURCE_TIMEOUT", 0.8, minimum=0.05)
 # Sidecars are polled concurrently by this many threads.
 ENVOY_POLL_CONCURRENCY = env_int("MESHSCOPE_ENVOY_POLL_CONCURRENCY", 16, minimum=1)
+
+# --- Telemetry and traces of a cluster --------------------------------------------------------------
+# Prometheus with Istio's standard metrics ("" = not used). The map's rates come from Envoy's own
+# counters ("envoy", the local mesh) or from Prometheus ("prometheus", the default in cluster mode).
+PROMETHEUS_URL = env_str("MESHSCOPE_PROMETHEUS_URL", "")
+TELEMETRY_SOURCE = env_str(
+    "MESHSCOPE_TELEMETRY_SOURCE",
+    "prometheus" if env_str("MESHSCOPE_CLUSTER", "local") == "kubernetes" else "envoy",
+)
+if TELEMETRY_SOURCE not in ("envoy", "prometheus"):
+    raise ImproperlyConfigured(
+        f"MESHSCOPE_TELEMETRY_SOURCE must be envoy or prometheus, not {TELEMETRY_SOURCE!r}"
+    )
+if TELEMETRY_SOURCE == "prometheus" and not PROMETHEUS_URL:
+    raise ImproperlyConfigured("MESHSCOPE_TELEMETRY_SOURCE=prometheus needs MESHSCOPE_PROMETHEUS_URL")
+# The rate() window of every query (a Prometheus duration; Kiali's default is 1m). At least four
+# scrape intervals, or rate() sees too few samples to answer.
+PROMETHEUS_RATE_WINDOW = env_str("MESHSCOPE_PROMETHEUS_RATE_WINDOW", "1m")
+if not re.fullmatch(r"[1-9][0-9]*(ms|s|m|h)", PROMETHEUS_RATE_WINDOW):
+    raise ImproperlyConfigured(
+        f"MESHSCOPE_PROMETHEUS_RATE_WINDOW={PROMETHEUS_RATE_WINDOW!r}: expected a duration like 30s or 1m"
+    )
+# Each Prometheus query gives up after this many seconds (whole-mesh queries of a large cluster
+# take longer than one sidecar's /stats, so not MESHSCOPE_SOURCE_TIMEOUT).
+PROMETHEUS_TIMEOUT_SECONDS = env_float("MESHSCOPE_PROMETHEUS_TIMEOUT", 5.0, minimum=0.1)
+# Where traces are read ("" = the local tracer, MESHCORE_TRACER_URL, which speaks Zipkin's API);
+# the kind is detected by probing the server when "auto".
+TRACES_URL = env_str("MESHSCOPE_TRACES_URL", "")
+TRACES_KIND = env_str("MESHSCOPE_TRACES_KIND", "zipkin")
+if TRACES_KIND not in ("auto", "zipkin", "jaeger"):
+    raise ImproperlyConfigured(f"MESHSCOPE_TRACES_KIND must be auto, zipkin or jaeger, not {TRACES_KIND!r}")
 
 # --- Routes ---------------------------------------------------------------------------------------
 # Route reads and writes (a write waits for the proxies' ACKs on top of this).

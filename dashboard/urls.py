@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/openapi.yaml", core_views.openapi, name="openapi"),
     path("api/", include("dashboard.routes.api_urls")),
     path("api/", include("dashboard.traces.api_urls")),
+    path("api/registry", services_views.api_registry, name="api-registry"),
     path("api/services/<str:name>/metrics", services_views.api_service_metrics, name="api-service-metrics"),
     path(
         "api/workloads/<str:name>/metrics", services_views.api_workload_metrics, name="api-workload-metrics"

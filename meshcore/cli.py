@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshcore.apitoken import (
     TokenError,
@@ -28,25 +28,20 @@ from meshcore.apitoken import (
     token_file,
 )
 
+if TYPE_CHECKING:
+    from meshcore.local_mesh import MeshSettings
+
 DEFAULT_API = os.environ.get("MESHCORE_API", "http://127.0.0.1:15080")
 PID_FILE = "meshcore.pid"
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    from meshcore.local_mesh import LocalMesh, MeshSettings
-    from meshcore.statedir import private_umask
-    from meshcore.supervisor import AlreadyRunning, InstanceLock
+def mesh_settings(args: argparse.Namespace) -> MeshSettings:
+    """The MeshSettings of parsed `up` options (ValueError when --user is not NAME=SHARE). The
+    control plane process takes the same options (`MeshSettings.control_plane_args`)."""
+    from meshcore.local_mesh import MeshSettings
     from meshcore.traffic import parse_users
 
-    try:
-        users = parse_users(args.user)
-    except ValueError as error:
-        print(f"meshcore up: {error}", file=sys.stderr)
-        return 2
-
-    # Everything the mesh and its children create (logs, databases, sockets) is private to this user.
-    private_umask()
-    settings = MeshSettings(
+    return MeshSettings(
         state_dir=state_dir_from_env(args.state_dir),
         gateway_port=args.gateway_port,
         gateway_address=args.gateway_address,
@@ -56,10 +51,25 @@ def cmd_up(args: argparse.Namespace) -> int:
         base_port=args.base_port,
         traffic_rps=args.traffic,
         sampling_percent=args.sampling,
-        traffic_users=users,
+        traffic_users=parse_users(args.user),
         cert_lifetime_s=args.cert_lifetime,
         ca_dir=Path(args.ca_dir) if args.ca_dir else None,
     )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from meshcore.local_mesh import LocalMesh
+    from meshcore.statedir import private_umask
+    from meshcore.supervisor import AlreadyRunning, InstanceLock
+
+    try:
+        settings = mesh_settings(args)
+    except ValueError as error:
+        print(f"meshcore up: {error}", file=sys.stderr)
+        return 2
+
+    # Everything the mesh and its children create (logs, databases, sockets) is private to this user.
+    private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.ca_dir is not None:
         from meshcore.controlplane.ca import CAError, CertificateAuthority
@@ -231,6 +241,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     print(f"config generation {payload['generation']}, resource revision {payload['resource_revision']}")
+    control_plane = next((p for p in payload.get("processes", []) if p["kind"] == "controlplane"), None)
+    if control_plane is not None:
+        print(
+            f"control plane: {process_state(control_plane)}, pid {control_plane['pid']}, "
+            f"restarts {control_plane['restarts']}"
+        )
     header = f"{'WORKLOAD':22} {'KIND':8} {'PROXY':11} {'RESTARTS':8} {'APP':11} {'XDS':13} {'VERSION':8} {'ACKED':6}"
     print(header)
     for node in payload["nodes"]:

@@ -1,10 +1,18 @@
-"""The whole local mesh in one process tree: control plane (xDS + resource API) in this process;
-tracer, BookInfo apps, their Envoy sidecars and the ingress gateway as supervised children.
+"""The whole local mesh as one process tree: this process (`meshcore up`, the launcher) supervises
+the control plane, the tracer, the BookInfo apps, their Envoy sidecars and the ingress gateway.
+
+The control plane (xDS + resource API + CA + SDS) is a supervised child like the others
+(`python -m meshcore.controlplane_process`): when it dies it is restarted with backoff on the same
+ports, from the resources and the CA persisted in the state directory, while every Envoy keeps
+serving with its last config and reconnects to the same ADS port. The launcher keeps the traffic
+generator and serves process control on a Unix socket (`meshcore.launcher_socket`), which the
+control plane's resource API forwards to. Every child dies with the launcher (PR_SET_PDEATHSIG).
 
 The state directory is private (0700, files 0600): it holds the API token (`api-token`), every
-Envoy's admin socket (`admin/<name>.sock`), resources, traces, logs and bootstraps, and
-`supervisor.json` (see `meshcore.supervisor`): parts `controlplane` (this process), `tracer`,
-`app-<workload>` and `sidecar-<workload>` (the ingress gateway's Envoy is `sidecar-<gateway name>`).
+Envoy's admin socket (`admin/<name>.sock`), the launcher's socket (`launcher.sock`), resources,
+traces, logs and bootstraps, and `supervisor.json` (see `meshcore.supervisor`; its "pid" is the
+launcher's): parts `controlplane`, `tracer`, `app-<workload>` and `sidecar-<workload>` (the ingress
+gateway's Envoy is `sidecar-<gateway name>`).
 """
 
 from __future__ import annotations
@@ -25,23 +33,22 @@ from aiohttp import web
 
 from meshcore.apitoken import server_token
 from meshcore.bookinfo.topology import bookinfo_registry
-from meshcore.controlplane.api import make_api
-from meshcore.controlplane.builders.listeners import TracingSettings
-from meshcore.controlplane.ca import CertificateAuthority
-from meshcore.controlplane.checker import ProcessChecker
-from meshcore.controlplane.identities import DEFAULT_LIFETIME_S, WorkloadIdentities
-from meshcore.controlplane.service import ControlPlane
-from meshcore.controlplane.store import ResourceStore
-from meshcore.controlplane.xds_server import start_xds_server
+from meshcore.controlplane.identities import DEFAULT_LIFETIME_S
+from meshcore.launcher_socket import make_launcher_api, serve_on_socket
 from meshcore.model.registry import Registry
+from meshcore.processctl import CONTROL_PLANE_PROCESS, SupervisorControl
 from meshcore.sidecar.binary import envoy_binary
 from meshcore.sidecar.bootstrap import MAX_SOCKET_PATH, MeshEndpoints, ProxyIdentity, make_bootstrap
 from meshcore.statedir import private_state_dir, write_private_file
-from meshcore.supervisor import STATE_FILE, ProcessSpec, Supervisor
+from meshcore.supervisor import STATE_FILE, ProcessSpec, RestartPolicy, Supervisor
 from meshcore.traffic import DEFAULT_USERS, TrafficGenerator
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
+LAUNCHER_SOCKET = "launcher.sock"
+# The control plane comes back fast (the proxies serve meanwhile, but nothing can be applied):
+# its backoff is capped at 2 s; the budget is the supervisor's default.
+CONTROL_PLANE_POLICY = RestartPolicy(initial_backoff_s=0.1, max_backoff_s=2.0)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,45 @@ class MeshSettings:
             return inside
         return short_admin_dir(self.state_dir)
 
+    @property
+    def launcher_socket(self) -> Path:
+        """The launcher's process-control socket: `<state_dir>/launcher.sock`, or next to the short
+        admin directory (`<dir>.launcher.sock`) when that path would not fit a socket address."""
+        inside = self.state_dir.absolute() / LAUNCHER_SOCKET
+        if len(str(inside).encode()) <= MAX_SOCKET_PATH:
+            return inside
+        short = short_admin_dir(self.state_dir)
+        return short.with_name(f"{short.name}.{LAUNCHER_SOCKET}")
+
+    def control_plane_args(self) -> list[str]:
+        """The options of `python -m meshcore.controlplane_process` for this mesh."""
+        args = [
+            "--state-dir", str(self.state_dir.absolute()),
+            "--gateway-port", str(self.gateway_port),
+            "--gateway-address", self.gateway_address,
+            "--xds-port", str(self.xds_port),
+            "--api-port", str(self.api_port),
+            "--tracer-port", str(self.tracer_port),
+            "--base-port", str(self.base_port),
+            "--sampling", repr(self.sampling_percent),
+            "--cert-lifetime", repr(self.cert_lifetime_s),
+        ]  # fmt: skip
+        if self.ca_dir is not None:
+            args += ["--ca-dir", str(self.ca_dir.absolute())]
+        return args
+
+
+def mesh_registry(settings: MeshSettings) -> Registry:
+    """The mesh's workloads and gateway on the settings' ports (the launcher and the control plane
+    build the same one)."""
+    return bookinfo_registry(
+        base_port=settings.base_port,
+        gateway_port=settings.gateway_port,
+        address=LOOPBACK,
+        gateway_address=settings.gateway_address,
+        admin_dir=settings.admin_dir,
+    )
+
 
 # The longest admin socket file name of the mesh: the gateway's.
 LONGEST_SOCKET_NAME = "istio-ingressgateway.sock"
@@ -116,67 +162,48 @@ def tracer_available() -> bool:
 
 
 class LocalMesh:
-    """Start with `await mesh.start()`, stop with `await mesh.stop()`; one event loop."""
+    """The launcher: start with `await mesh.start()`, stop with `await mesh.stop()`; one event loop."""
 
     def __init__(self, settings: MeshSettings) -> None:
         self.settings = settings
-        self.registry: Registry = bookinfo_registry(
-            base_port=settings.base_port,
-            gateway_port=settings.gateway_port,
-            address=LOOPBACK,
-            gateway_address=settings.gateway_address,
-            admin_dir=settings.admin_dir,
-        )
-        # supervisor.json in the mesh's state directory: its children plus this process, which
-        # serves the control plane (part "controlplane").
-        self.supervisor = Supervisor(state_file=settings.state_dir / STATE_FILE, self_name="controlplane")
-        authority = (
-            CertificateAuthority.plugged_in(settings.ca_dir)
-            if settings.ca_dir is not None
-            else CertificateAuthority.load_or_create(settings.state_dir / "ca")
-        )
-        self.checker = ProcessChecker()
-        self.control_plane = ControlPlane(
-            self.registry,
-            ResourceStore(settings.state_dir / "resources.json"),
-            TracingSettings(enabled=True, sampling_percent=settings.sampling_percent),
-            identities=WorkloadIdentities(authority, settings.cert_lifetime_s),
-            checker=self.checker,
-        )
-        self._rotation: asyncio.Task | None = None
+        self.registry: Registry = mesh_registry(settings)
+        # supervisor.json in the mesh's state directory: every child, the control plane included.
+        self.supervisor = Supervisor(state_file=settings.state_dir / STATE_FILE)
         self.traffic: TrafficGenerator | None = None
-        self._xds_server = None
-        self._api_runner: web.AppRunner | None = None
+        self.control: SupervisorControl | None = None
+        self._socket_runner: web.AppRunner | None = None
 
     @property
     def endpoints(self) -> MeshEndpoints:
         return MeshEndpoints(LOOPBACK, self.settings.xds_port, LOOPBACK, self.settings.tracer_port)
 
-    async def start(self) -> None:
+    async def start(self, control_plane_timeout: float = 60.0) -> None:
+        """Start every child: the control plane first (the Envoys start once it serves xDS, or
+        after `control_plane_timeout` seconds: they retry the ADS connection by themselves)."""
         settings = self.settings
         private_state_dir(settings.state_dir)
         settings.admin_dir.mkdir(mode=0o700, exist_ok=True)
         token = server_token(settings.state_dir)
-        await self.checker.start()
-        self._xds_server, _ = await start_xds_server(
-            self.control_plane.cache, self.control_plane.board, LOOPBACK, settings.xds_port
+        # Always present, idle at rate 0 unless asked for: PUT /api/v1/traffic changes the rate.
+        self.traffic = TrafficGenerator(
+            settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
         )
-        self._rotation = asyncio.create_task(self.control_plane.run_certificate_rotation())
+        self.control = control = SupervisorControl(self.supervisor, self.traffic)
+        self._socket_runner = await serve_on_socket(
+            make_launcher_api(control, token), settings.launcher_socket
+        )
+        control_plane = await self.supervisor.start(self._control_plane_spec(), CONTROL_PLANE_POLICY)
+        deadline = asyncio.get_running_loop().time() + control_plane_timeout
+        while not control_plane.ready and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         if tracer_available():
             await self.supervisor.start(self._tracer_spec())
         for workload in self.registry.workloads:
             await self.supervisor.start(self._app_spec(workload.name))
             await self.supervisor.start(self._proxy_spec(workload.name))
         await self.supervisor.start(self._proxy_spec(self.registry.gateway.name))
-        # Always present, idle at rate 0 unless asked for: PUT /api/v1/traffic changes the rate.
-        self.traffic = TrafficGenerator(
-            settings.gateway_url, settings.traffic_rps, users=settings.traffic_users
-        )
         await self.traffic.start()
-        api = make_api(self.control_plane, self.supervisor, self.traffic, token=token)
-        self._api_runner = web.AppRunner(api, access_log=None)
-        await self._api_runner.setup()
-        await web.TCPSite(self._api_runner, LOOPBACK, settings.api_port).start()
+        control.starting = False
 
     def all_ready(self) -> bool:
         return all(child.ready for child in self.supervisor.children.values())
@@ -191,27 +218,33 @@ class LocalMesh:
         return True
 
     async def stop(self) -> None:
-        if self._rotation is not None:
-            self._rotation.cancel()
         if self.traffic is not None:
             await self.traffic.stop()
-        if self._api_runner is not None:
-            await self._api_runner.cleanup()
-        # Proxies first (no request reaches an app that is going away), then the apps, the tracer last
-        # (it still receives the proxies' final spans).
+        # Proxies first (no request reaches an app that is going away), then the apps, then the
+        # control plane and the tracer (it still receives the proxies' final spans).
         children = self.supervisor.children.values()
         groups = [
             [m.spec.name for m in children if m.spec.kind == kind] for kind in ("gateway", "sidecar", "app")
         ]
         await self.supervisor.stop_all(groups)
-        self.checker.close()
-        if self._xds_server is not None:
-            await self._xds_server.stop(grace=0.5)
+        if self._socket_runner is not None:
+            await self._socket_runner.cleanup()
+            self.settings.launcher_socket.unlink(missing_ok=True)
 
     # -- child process specs -------------------------------------------------------------------
 
     def _log(self, name: str) -> Path:
         return self.settings.state_dir / "logs" / f"{name}.log"
+
+    def _control_plane_spec(self) -> ProcessSpec:
+        return ProcessSpec(
+            name=CONTROL_PLANE_PROCESS,
+            kind="controlplane",
+            args=[sys.executable, "-m", "meshcore.controlplane_process", *self.settings.control_plane_args()],
+            log_path=self._log(CONTROL_PLANE_PROCESS),
+            # Its resource API answers once xDS is served (it starts last).
+            ready_url=f"{self.settings.api_url}/healthz",
+        )
 
     def _tracer_spec(self) -> ProcessSpec:
         return ProcessSpec(

@@ -283,8 +283,6 @@ class Supervisor:
     `state_file`: where supervisor.json is written on every change (None: not written).
     `on_change(managed, event)`: called after every state change, events being started, ready,
     restarted, exited, spawn_failed, restarting, held, released, failed, not_ready, stopped.
-    `self_name`: when set, supervisor.json also lists the supervising process itself under that
-    name (the mesh's control plane runs in the process that supervises the mesh's children).
     """
 
     def __init__(
@@ -294,7 +292,6 @@ class Supervisor:
         state_file: Path | None = None,
         on_change: Callable[[ManagedProcess, str], None] | None = None,
         rng: random.Random | None = None,
-        self_name: str = "",
     ) -> None:
         self.policy = policy or RestartPolicy()
         self.state_file = state_file
@@ -304,9 +301,6 @@ class Supervisor:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self._rng = rng or random.Random()
-        self.self_name = self_name
-        self._self_state = "running"
-        self._created_at = time.time()
 
     # ------------------------------------------------------------------------------- lifecycle
     async def start(self, spec: ProcessSpec, policy: RestartPolicy | None = None) -> ManagedProcess:
@@ -531,7 +525,6 @@ class Supervisor:
         for managed in self.children.values():
             if managed.state != "stopped":
                 self._change(managed, "stopped", "stopped")
-        self._self_state = "stopped"
         self.write_state()
 
     # --------------------------------------------------------------------------------- reports
@@ -560,17 +553,8 @@ class Supervisor:
 
     def snapshot(self) -> dict[str, Any]:
         """The supervisor.json document (see the module docstring). Parts are named by their
-        spec's `part_name` (default: `name`); `self_name` adds the supervising process itself."""
+        spec's `part_name` (default: `name`); "pid" is the supervising process's."""
         parts = {m.spec.part_name or n: m.part() for n, m in self.children.items()}
-        if self.self_name:
-            parts[self.self_name] = {
-                "state": self._self_state,
-                "pid": os.getpid() if self._self_state != "stopped" else None,
-                "restarts": 0,
-                "since": self._created_at,
-                "last_exit": None,
-                "last_error": None,
-            }
         return {"updated_at": time.time(), "pid": os.getpid(), "parts": parts}
 
     def write_state(self) -> None:

@@ -2,7 +2,8 @@
 
 Browser tests drive Debian's Chromium through Playwright. Where no Chromium can be found they are
 skipped and the run ends with a loud banner; with MESHSCOPE_REQUIRE_BROWSER=1 (set by .ci/run) a
-missing browser fails those tests instead.
+missing browser fails those tests instead. The cluster-mode tests follow the same policy for the
+kube-apiserver (`kube`, MESHSCOPE_REQUIRE_KUBE=1).
 """
 
 from __future__ import annotations
@@ -77,3 +78,21 @@ def clean_mesh(mesh):
     """The shared mesh with no routing resources, every proxy in sync."""
     mesh.reset()
     return mesh
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory):
+    """A real etcd + kube-apiserver with Istio's CRDs (tests/support/kubeapi.py), per test worker.
+
+    Skipped loudly where none was built (`make kube-apiserver`); with MESHSCOPE_REQUIRE_KUBE=1
+    (set by .ci/run) a missing one fails instead.
+    """
+    from tests.support.kubeapi import SKIP_REASON, find_binaries, start_kube, stop_kube
+
+    if find_binaries() is None:
+        if os.environ.get("MESHSCOPE_REQUIRE_KUBE") == "1":
+            pytest.fail("MESHSCOPE_REQUIRE_KUBE=1 but no kube-apiserver/etcd was found", pytrace=False)
+        pytest.skip(SKIP_REASON)
+    cluster = start_kube(tmp_path_factory.mktemp("kube"))
+    yield cluster
+    stop_kube(cluster)

@@ -49,10 +49,11 @@ def check_meshscope_settings(app_configs=None, **kwargs) -> list:
                 id="meshscope.W001",
             )
         )
-    if settings.REGISTRY_SOURCE not in {"controlplane", "static"}:
+    if settings.REGISTRY_SOURCE not in {"controlplane", "kubernetes", "static"}:
         problems.append(
             Error(
-                f"MESHSCOPE_REGISTRY_SOURCE={settings.REGISTRY_SOURCE!r}: expected 'controlplane' or 'static'",
+                f"MESHSCOPE_REGISTRY_SOURCE={settings.REGISTRY_SOURCE!r}: "
+                "expected 'controlplane', 'kubernetes' or 'static'",
                 id="meshscope.E003",
             )
         )

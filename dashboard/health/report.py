@@ -245,6 +245,9 @@ class HealthReport:
     generated_at: float
     checks: list[CheckResult]
     supervision: Supervision
+    # The PromQL the telemetry source ran last, with its last duration and error (see
+    # dashboard.sources.prometheus.QueryRecord); empty when the map is not read from Prometheus.
+    telemetry_queries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def down(self) -> list[str]:
@@ -270,6 +273,7 @@ class HealthReport:
             "down": self.down,
             "supervisor": self.supervision.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
+            "telemetry_queries": [dict(q) for q in self.telemetry_queries],
         }
 
 

@@ -26,7 +26,7 @@ from dashboard.health.report import (
 )
 from dashboard.sources import configured
 from dashboard.sources.errors import SourceError
-from dashboard.sources.http import get_json
+from dashboard.sources.http import get_bytes, get_json
 from dashboard.sources.registry import MeshRegistry, parse_registry
 from dashboard.topology.poll import envoy_targets
 from dashboard.topology.state import redis_poll_state
@@ -88,6 +88,22 @@ def probe_tracer() -> str:
     if status != "UP":
         raise ProbeFailed(f"status {status}")
     return "UP" + (f", writer restarts {restarts}" if restarts is not None else "")
+
+
+def probe_prometheus() -> str:
+    """Prometheus's readiness endpoint (`/-/ready`: 200 once its storage is loaded)."""
+    get_bytes(f"{settings.PROMETHEUS_URL.rstrip('/')}/-/ready", settings.SOURCE_TIMEOUT_SECONDS)
+    return "ready"
+
+
+def telemetry_queries() -> list[dict]:
+    """The query log the poller keeps when it reads Prometheus ([] otherwise, or without Redis)."""
+    if settings.TELEMETRY_SOURCE != "prometheus":
+        return []
+    try:
+        return list(redis_poll_state().load("prometheus_queries") or [])
+    except Exception:
+        return []
 
 
 def probe_poller() -> str:
@@ -152,6 +168,7 @@ def all_checks() -> list[Check]:
         Check("poller", "dashboard", probe_poller),
         Check("controlplane", "source", probe_controlplane),
         Check("tracer", "source", probe_tracer),
+        *([Check("prometheus", "source", probe_prometheus)] if settings.PROMETHEUS_URL else []),
         *sidecar_checks(known_registry()),
     ]
 
@@ -174,4 +191,9 @@ def health_report(checks: list[Check] | None = None) -> HealthReport:
     """Measure now: every check (or `checks`), plus the supervisors' view of the parts."""
     deadline = settings.HEALTH_DEADLINE_SECONDS
     results = run_checks(all_checks() if checks is None else checks, deadline, memory=MEMORY)
-    return HealthReport(generated_at=time.time(), checks=results, supervision=supervision())
+    return HealthReport(
+        generated_at=time.time(),
+        checks=results,
+        supervision=supervision(),
+        telemetry_queries=telemetry_queries() if checks is None else [],
+    )

@@ -39,7 +39,7 @@ def _error(status: int, message: str, errors: list[FieldError] | tuple = ()) -> 
 
 
 def _source_error(error: SourceError) -> JsonResponse:
-    status = error.status if error.status in (400, 404, 409, 422) else 502
+    status = error.status if error.status in (400, 403, 404, 409, 422) else 502
     return _error(status, str(error), error.errors)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -44,11 +45,15 @@ def _latest_by_key() -> dict[tuple[str, str, str], Revision]:
     return service.latest_revisions()
 
 
+NO_SYNC_VIEW = "the Kubernetes API reports no per-proxy config state (Istio pushes config itself)"
+
+
 def _sync_rows() -> tuple[list[Any], str]:
     try:
-        return list(configured.route_store().sync_status()), ""
+        rows = list(configured.route_store().sync_status())
     except SourceError as error:
         return [], str(error)
+    return rows, NO_SYNC_VIEW if not rows and settings.CLUSTER_MODE == "kubernetes" else ""
 
 
 @require_GET
@@ -201,6 +206,8 @@ def apply_or_error(
     except SourceError as error:
         if error.status == 409:
             return conflict_screen(request, proposed, reason, back)
+        if error.status == 403:  # the cluster's RBAC or admission refused the dashboard's account
+            return forbidden(request, error)
         if error.status in (400, 422):
             return error
         return unavailable(request, error)

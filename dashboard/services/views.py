@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.core.errors import json_error
 from dashboard.routes.service import can_edit
+from dashboard.services.inventory import registry_listing
 from dashboard.services.metrics import RATE_WINDOW_S, known_service, service_series, workload_series
 from dashboard.services.security import workload_security
 from dashboard.services.sidecar import sidecar_view
@@ -95,9 +96,9 @@ def _admin_address_and_status(name: str):
     registry = source.registry()
     workload = registry.workload(name)
     if workload is not None:
-        address = workload.admin_address
+        address = workload.inspect_address
     elif registry.gateway is not None and registry.gateway.name == name:
-        address = registry.gateway.admin_address
+        address = registry.gateway.inspect_address
     else:
         return None, None, registry
     try:
@@ -159,3 +160,13 @@ def api_workload_metrics(request: HttpRequest, name: str) -> JsonResponse:
     if not any(n["id"] == f"wl:{name}" for d in documents or [_latest_map()] for n in d.get("nodes", [])):
         return json_error(404, f"unknown workload {name!r}")
     return JsonResponse({"minutes": minutes, **workload_series(documents, name, window_s or None)})
+
+
+@require_GET
+def api_registry(request: HttpRequest) -> JsonResponse:
+    """The mesh's services and workloads as the configured registry source gives them now."""
+    try:
+        registry = configured.registry_source().registry()
+    except SourceError as error:
+        return json_error(502, f"registry unavailable: {error}")
+    return JsonResponse(registry_listing(registry))

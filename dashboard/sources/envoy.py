@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from dashboard.sources.errors import SourceError
-from dashboard.sources.http import endpoint_bytes, endpoint_json
+from dashboard.sources.http import endpoint_bytes
 
 # Only the per-cluster golden-signal stats the TrafficMap needs: keeps each poll's answer small.
 # 403 and 429 are the RBAC denials and rate limits; ssl.handshake tells mTLS connections; the
@@ -51,41 +51,47 @@ class EnvoyAdmin(Protocol):
 
 class HttpEnvoyAdmin:
     """The real admin API over HTTP (on a Unix socket or TCP); `timeout` in seconds per call.
-    Thread-safe (no shared state)."""
+    Thread-safe (no shared state). Subclasses change how a request travels (`_bytes`), never
+    which admin endpoints are read."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
 
-    def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
-        return endpoint_json(
-            address, f"/stats?format=json&usedonly&filter={quote(filter_regex, safe='')}", self.timeout
-        )
+    def _bytes(self, address: str, path: str, timeout: float) -> bytes:
+        """The body of GET `path` (with its query string) from the Envoy at `address`."""
+        return endpoint_bytes(address, path, timeout)
 
-    def clusters(self, address: str) -> dict[str, Any]:
-        return endpoint_json(address, "/clusters?format=json", self.timeout)
-
-    def ready(self, address: str) -> str:
-        return endpoint_bytes(address, "/ready", self.timeout).decode("utf-8", "replace").strip()
-
-    def server_info(self, address: str) -> dict[str, Any]:
-        return endpoint_json(address, "/server_info", self.timeout)
-
-    def listeners(self, address: str) -> dict[str, Any]:
-        return endpoint_json(address, "/listeners?format=json", self.timeout)
-
-    def active_clusters(self, address: str) -> dict[str, Any]:
-        return endpoint_json(address, "/config_dump?resource=dynamic_active_clusters", self.timeout)
-
-    def certs(self, address: str) -> dict[str, Any]:
-        return endpoint_json(address, "/certs", self.timeout)
-
-    def config_dump(self, address: str) -> dict[str, Any]:
-        # Config dumps can be large: allow a longer deadline than the per-second poll.
-        body = endpoint_bytes(address, "/config_dump", max(self.timeout, 3.0))
+    def _json(self, address: str, path: str, timeout: float | None = None) -> Any:
+        body = self._bytes(address, path, timeout or self.timeout)
         try:
             return json.loads(body)
         except ValueError as error:
-            raise SourceError(f"config_dump from {address}: invalid JSON ({error})") from None
+            raise SourceError(f"GET {address} {path.split('?')[0]}: invalid JSON ({error})") from None
+
+    def stats(self, address: str, filter_regex: str = TRAFFIC_STATS_FILTER) -> dict[str, Any]:
+        return self._json(address, f"/stats?format=json&usedonly&filter={quote(filter_regex, safe='')}")
+
+    def clusters(self, address: str) -> dict[str, Any]:
+        return self._json(address, "/clusters?format=json")
+
+    def ready(self, address: str) -> str:
+        return self._bytes(address, "/ready", self.timeout).decode("utf-8", "replace").strip()
+
+    def server_info(self, address: str) -> dict[str, Any]:
+        return self._json(address, "/server_info")
+
+    def listeners(self, address: str) -> dict[str, Any]:
+        return self._json(address, "/listeners?format=json")
+
+    def active_clusters(self, address: str) -> dict[str, Any]:
+        return self._json(address, "/config_dump?resource=dynamic_active_clusters")
+
+    def certs(self, address: str) -> dict[str, Any]:
+        return self._json(address, "/certs")
+
+    def config_dump(self, address: str) -> dict[str, Any]:
+        # Config dumps can be large: allow a longer deadline than the per-second poll.
+        return self._json(address, "/config_dump", max(self.timeout, 3.0))
 
 
 class RecordedEnvoyAdmin:

@@ -1,7 +1,8 @@
 """Cluster registry: which services and versioned workloads exist and where their sidecars listen.
 
 `ControlPlaneRegistry` reads the local control plane's resource API (`/api/v1/registry`,
-`/api/v1/status`, `/api/v1/traffic`); a Kubernetes adapter will implement the same Protocol.
+`/api/v1/status`, `/api/v1/traffic`); `dashboard.sources.kubernetes.KubernetesRegistry` implements the
+same Protocol from the Kubernetes API.
 The dataclasses are immutable and safe to share between threads.
 """
 
@@ -14,11 +15,18 @@ from typing import Any, Protocol
 from dashboard.sources.errors import SourceError
 from dashboard.sources.http import TokenSource, auth_headers, get_json
 
+# An Envoy read through the Kubernetes API server's pod proxy: `kube:<namespace>/<pod>`.
+POD_PROXY_SCHEME = "kube:"
+
 
 def _admin_address(endpoint: str, address: str, port: int) -> str:
     if endpoint:
         return endpoint
     return f"{address}:{port}" if port else ""
+
+
+def _inspect_address(admin_address: str, pod: str) -> str:
+    return admin_address or (POD_PROXY_SCHEME + pod if pod else "")
 
 
 @dataclass(frozen=True)
@@ -43,11 +51,22 @@ class WorkloadInfo:
     spiffe_id: str = ""  # the workload's mTLS identity ("" when the mesh reports none)
     # The admin API as the registry names it (`unix:/path` or `host:port`); wins over admin_port.
     admin_endpoint: str = ""
+    service_account: str = ""
+    sidecar: bool = True  # every instance runs an Envoy sidecar
+    ready: bool = True  # it has instances and every one is ready
+    # `namespace/name` of one of its pods (cluster mode): where the sidecar inspector reads its Envoy
+    # through the API server's pod proxy. Cluster mode gives no admin_address: nothing polls Envoys.
+    pod: str = ""
 
     @property
     def admin_address(self) -> str:
         """Where EnvoyAdmin reads this sidecar ("" when the registry gives no admin API)."""
         return _admin_address(self.admin_endpoint, self.address, self.admin_port)
+
+    @property
+    def inspect_address(self) -> str:
+        """Where the sidecar inspector reads this Envoy: the admin API, else the pod proxy."""
+        return _inspect_address(self.admin_address, self.pod)
 
 
 @dataclass(frozen=True)
@@ -60,10 +79,15 @@ class GatewayInfo:
     node_id: str = ""
     backend_service: str = "productpage"
     admin_endpoint: str = ""
+    pod: str = ""  # as WorkloadInfo.pod
 
     @property
     def admin_address(self) -> str:
         return _admin_address(self.admin_endpoint, self.address, self.admin_port)
+
+    @property
+    def inspect_address(self) -> str:
+        return _inspect_address(self.admin_address, self.pod)
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,10 @@ class MeshRegistry:
                     "admin_address": w.admin_address,
                     "node_id": w.node_id,
                     "spiffe_id": w.spiffe_id,
+                    "service_account": w.service_account,
+                    "sidecar": w.sidecar,
+                    "ready": w.ready,
+                    "pod": w.pod,
                 }
                 for w in self.workloads
             ],
@@ -139,6 +167,7 @@ class MeshRegistry:
                 "admin_address": self.gateway.admin_address,
                 "node_id": self.gateway.node_id,
                 "backend_service": self.gateway.backend_service,
+                "pod": self.gateway.pod,
             },
         }
 
@@ -168,6 +197,10 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
                 node_id=w.get("node_id", ""),
                 spiffe_id=w.get("spiffe_id", ""),
                 admin_endpoint=str(w.get("admin_address") or ""),
+                service_account=str(w.get("service_account") or ""),
+                sidecar=bool(w.get("sidecar", True)),
+                ready=bool(w.get("ready", True)),
+                pod=str(w.get("pod") or ""),
             )
             for w in document["workloads"]
         )
@@ -182,6 +215,7 @@ def parse_registry(document: dict[str, Any]) -> MeshRegistry:
                 node_id=gw.get("node_id", ""),
                 backend_service=gw.get("backend_service", "productpage"),
                 admin_endpoint=str(gw.get("admin_address") or ""),
+                pod=str(gw.get("pod") or ""),
             )
             if gw
             else None

@@ -1,8 +1,10 @@
-"""One poll of the mesh: read every Envoy, build the TrafficMap, run the appenders, place nodes.
+"""One poll of the mesh: read every Envoy (or Prometheus), build the TrafficMap, run the appenders,
+place nodes.
 
 Plain functions, no Django: the Celery task and the benchmarks call `poll_once` with the sources
 and state they want. Each Envoy is read concurrently with the source's own timeout; one that fails
 is marked stale instead of failing the poll. A failing registry falls back to the last good one.
+`poll_prometheus` is its sibling for clusters: the same map from Prometheus's Istio metrics.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from dataclasses import dataclass, field
 from dashboard.core.memory import gc_paused
 from dashboard.sources.envoy import EnvoyAdmin
 from dashboard.sources.errors import SourceError
+from dashboard.sources.prometheus import PrometheusSource, duration_seconds, merge_records, mesh_queries
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
 from dashboard.sources.routestore import RouteStore
 from dashboard.topology.appenders import AppenderContext, HealthThresholds, run_appenders
 from dashboard.topology.envoystats import NodeSample, parse_inbound_counters, parse_stats
 from dashboard.topology.layout import assign_positions
+from dashboard.topology.prommap import build_prometheus_map, carry_stale
 from dashboard.topology.state import PollState
 from dashboard.topology.tls import tls_cluster_names
-from dashboard.topology.trafficmap import TrafficMap, build_traffic_map
+from dashboard.topology.trafficmap import TrafficMap, add_registry_nodes, build_traffic_map
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,20 @@ class PollConfig:
     concurrency: int = 16
     # Read config dumps for the mTLS flag (only when a sidecar's xDS version changes).
     read_tls: bool = True
+
+
+class PhaseTimer:
+    """Seconds spent in each named phase of a poll, one after the other (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = time.monotonic()
+
+    def done(self, name: str) -> None:
+        """The phase `name` ends now; the next one starts."""
+        now = time.monotonic()
+        self.seconds[name] = now - self._started
+        self._started = now
 
 
 def envoy_targets(registry: MeshRegistry) -> list[tuple[str, str]]:
@@ -145,9 +163,40 @@ def build_map(
             carry_over=carry_over,
             unexplained_before=unexplained_before,
         )
-        run_appenders(traffic_map, context)
-        positions = assign_positions(traffic_map, previous_positions)
+        positions = decorate(traffic_map, context, previous_positions)
     return traffic_map, positions
+
+
+def decorate(
+    traffic_map: TrafficMap,
+    context: AppenderContext,
+    previous_positions: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Run the appenders on a built map and place its nodes; returns the positions. Pure."""
+    run_appenders(traffic_map, context)
+    return assign_positions(traffic_map, previous_positions)
+
+
+def read_registry(
+    registry_source: RegistrySource, state: PollState, stale_sources: list[str]
+) -> tuple[MeshRegistry, tuple[NodeStatus, ...], bool]:
+    """(registry, sidecar status, whether the status is stale). A failing registry falls back to
+    the last good one from `state`; each failing read appends "registry"/"status" to `stale_sources`."""
+    try:
+        registry = registry_source.registry()
+        state.save("registry", registry.to_dict())
+    except SourceError:
+        stale_sources.append("registry")
+        cached = state.load("registry")
+        registry = parse_registry(cached) if cached else MeshRegistry(services=(), workloads=())
+    status: tuple[NodeStatus, ...] = ()
+    status_stale = False
+    try:
+        status = registry_source.status()
+    except SourceError:
+        status_stale = True
+        stale_sources.append("status")
+    return registry, status, status_stale
 
 
 def poll_once(
@@ -165,35 +214,14 @@ def poll_once(
     "envoy:<node>") and `phases` (seconds spent reading the registry, the status, the Envoys and
     building the map), for the health page and /metrics.
     """
-    phase_started = time.monotonic()
-    phases: dict[str, float] = {}
-
-    def phase_done(name: str) -> None:
-        nonlocal phase_started
-        now = time.monotonic()
-        phases[name] = now - phase_started
-        phase_started = now
-
+    phases = PhaseTimer()
     stale_sources: list[str] = []
-    try:
-        registry = registry_source.registry()
-        state.save("registry", registry.to_dict())
-    except SourceError:
-        stale_sources.append("registry")
-        cached = state.load("registry")
-        registry = parse_registry(cached) if cached else MeshRegistry(services=(), workloads=())
-    status: tuple[NodeStatus, ...] = ()
-    status_stale = False
-    try:
-        status = registry_source.status()
-    except SourceError:
-        status_stale = True
-        stale_sources.append("status")
-    phase_done("registry")
+    registry, status, status_stale = read_registry(registry_source, state, stale_sources)
+    phases.done("registry")
 
     targets = envoy_targets(registry)
     samples, failed = read_envoys(envoy, targets, config.concurrency, clock)
-    phase_done("envoy")
+    phases.done("envoy")
     previous = state.swap_samples(samples)
     # The previous map is only needed to carry over what unreachable Envoys measured last time.
     last = state.load("last_map") if failed else None
@@ -223,8 +251,79 @@ def poll_once(
     if positions != previous_positions:
         state.save("positions", positions)
     state.save("last_map", traffic_map.to_dict())
-    phase_done("build")
+    phases.done("build")
     if observed is not None:
         observed["sources"] = ["registry", "status"] + [f"envoy:{name}" for name, _ in targets]
-        observed["phases"] = phases
+        observed["phases"] = phases.seconds
+    return traffic_map
+
+
+def poll_prometheus(
+    registry_source: RegistrySource,
+    prometheus: PrometheusSource,
+    state: PollState,
+    config: PollConfig = PollConfig(),
+    clock: Callable[[], float] = time.time,
+    route_store: RouteStore | None = None,
+    observed: dict | None = None,
+    window: str = "1m",
+) -> TrafficMap:
+    """`poll_once` with the telemetry from Prometheus instead of every Envoy (cluster mode).
+
+    The registry and sidecar status still come from `registry_source`; no Envoy is read. The
+    queries of `mesh_queries(window)` run at one evaluation time. When the request rates fail the
+    map keeps the last map's edges, stale, and lists "prometheus" in `stale_sources`; when only a
+    latency quantile fails, the edges have no such latency this poll and "prometheus:latency" is
+    listed. The query log (PromQL, last
+    duration and error) is kept in `state` under "prometheus_queries" for the health page.
+    `observed` gets `sources` and `phases` as in `poll_once`.
+    """
+    phases = PhaseTimer()
+    stale_sources: list[str] = []
+    registry, status, status_stale = read_registry(registry_source, state, stale_sources)
+    phases.done("registry")
+    taken_at = clock()
+    answered, failed = prometheus.query_all(mesh_queries(window), at=taken_at)
+    # Without the request rates there is no map to build; without a latency query the rates are
+    # still fresh and only that figure is missing this poll.
+    results = answered if "requests" in answered else None
+    if results is None:
+        stale_sources.append("prometheus")
+    elif failed:
+        stale_sources.append("prometheus:latency")
+    state.save("prometheus_queries", merge_records(state.load("prometheus_queries"), prometheus.queries()))
+    phases.done("prometheus")
+
+    with gc_paused():
+        if results is not None:
+            built = build_prometheus_map(registry, results, taken_at, duration_seconds(window))
+            traffic_map, tls_clusters = built.traffic_map, built.tls_clusters
+            saved_tls = {name: sorted(clusters) for name, clusters in tls_clusters.items()}
+            if saved_tls != state.load("prometheus_tls"):
+                state.save("prometheus_tls", saved_tls)
+        else:
+            traffic_map = TrafficMap(taken_at=taken_at)
+            add_registry_nodes(traffic_map, registry)
+            last = state.load("last_map")
+            if last:
+                carry_stale(traffic_map, TrafficMap.from_dict(last))
+            tls_clusters = {name: set(names) for name, names in (state.load("prometheus_tls") or {}).items()}
+        context = AppenderContext(
+            registry=registry,
+            status=status,
+            status_stale=status_stale,
+            thresholds=config.thresholds,
+            tls_clusters=tls_clusters,
+            routes=refresh_route_annotations(route_store, state) if route_store is not None else None,
+        )
+        previous_positions = {k: tuple(v) for k, v in (state.load("positions") or {}).items()}
+        positions = decorate(traffic_map, context, previous_positions)
+    traffic_map.stale_sources = stale_sources
+    if positions != previous_positions:
+        state.save("positions", positions)
+    state.save("last_map", traffic_map.to_dict())
+    phases.done("build")
+    if observed is not None:
+        observed["sources"] = ["registry", "status", "prometheus"]
+        observed["phases"] = phases.seconds
     return traffic_map

@@ -13,7 +13,7 @@ from dashboard import realtime
 from dashboard.sources import configured
 from dashboard.topology import pollrecord
 from dashboard.topology.appenders import HealthThresholds
-from dashboard.topology.poll import PollConfig, poll_once
+from dashboard.topology.poll import PollConfig, poll_once, poll_prometheus
 from dashboard.topology.snapshots import payload, store_snapshot
 from dashboard.topology.state import PollState, redis_poll_state
 
@@ -32,9 +32,10 @@ def poll_config() -> PollConfig:
 
 
 def poll_and_publish(
-    state: PollState | None = None, registry_source=None, envoy=None, route_store=None
+    state: PollState | None = None, registry_source=None, envoy=None, route_store=None, prometheus=None
 ) -> int | None:
-    """Poll once, store the snapshot and publish `topology.updated` after the commit.
+    """Poll once (Envoys, or Prometheus when MESHSCOPE_TELEMETRY_SOURCE=prometheus), store the
+    snapshot and publish `topology.updated` after the commit.
 
     Returns the snapshot id, or None when another poll holds the lock (overlapping beats are
     skipped, which keeps the task idempotent: at most one poll's deltas per interval).
@@ -48,15 +49,21 @@ def poll_and_publish(
         started = time.monotonic()
         observed: dict = {}
         try:
-            traffic_map = poll_once(
-                registry_source or configured.registry_source(),
-                envoy or configured.envoy_admin(),
-                state,
-                poll_config(),
-                # The poll reads only the store's revision each time: the poll deadline applies.
-                route_store=route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
-                observed=observed,
-            )
+            # The poll reads only the store's revision each time: the poll deadline applies.
+            common = {
+                "route_store": route_store or configured.route_store(settings.SOURCE_TIMEOUT_SECONDS),
+                "observed": observed,
+            }
+            registry_source = registry_source or configured.registry_source()
+            if settings.TELEMETRY_SOURCE == "prometheus":
+                prometheus = prometheus or configured.prometheus_source()
+                window = settings.PROMETHEUS_RATE_WINDOW
+                traffic_map = poll_prometheus(
+                    registry_source, prometheus, state, poll_config(), window=window, **common
+                )
+            else:
+                envoy = envoy or configured.envoy_admin()
+                traffic_map = poll_once(registry_source, envoy, state, poll_config(), **common)
             with transaction.atomic():
                 snapshot = store_snapshot(traffic_map, settings.SNAPSHOT_RETENTION_MINUTES)
                 data = payload(snapshot.taken_at, snapshot.data)

@@ -215,19 +215,29 @@ class _Accumulator:
         seconds = self.seconds
         if seconds is None or seconds <= 0:
             return edge
-        deltas = self.deltas
-        # Zero counters are the common case (2xx-only edges): skip the division and rounding.
-        for field_name, key in _RATE_FIELDS:
-            value = deltas.get(key)
-            if value:
-                setattr(edge, field_name, round(value / seconds, 4))
-        edge.rps = edge.rps or 0.0
-        completed = edge.rps_2xx + edge.rps_3xx + edge.rps_4xx + edge.rps_5xx
-        base = max(completed, edge.rps)
-        if base > 0 and (edge.rps_4xx or edge.rps_5xx):
-            edge.error_4xx_pct = round(100.0 * edge.rps_4xx / base, 3)
-            edge.error_5xx_pct = round(100.0 * edge.rps_5xx / base, 3)
+        set_rates(edge, self.deltas, seconds)
         return edge
+
+
+def set_rates(edge: Edge, counts: Mapping[str, float], seconds: float = 1.0) -> None:
+    """Set the edge's per-second rates and error percentages from `counts` over `seconds`.
+
+    `counts` is keyed by the short counter names of `envoystats.COUNTERS` ("total", "2xx", ...,
+    "denied", "rate_limited"); pass rates with `seconds=1.0`. The edge's rps becomes 0.0 when
+    "total" is missing or zero (traffic was measured: none flowed). Error percentages are of the
+    completed requests (or of the total when more requests started than completed).
+    """
+    # Zero counters are the common case (2xx-only edges): skip the division and rounding.
+    for field_name, key in _RATE_FIELDS:
+        value = counts.get(key)
+        if value:
+            setattr(edge, field_name, round(value / seconds, 4))
+    edge.rps = edge.rps or 0.0
+    completed = edge.rps_2xx + edge.rps_3xx + edge.rps_4xx + edge.rps_5xx
+    base = max(completed, edge.rps)
+    if base > 0 and (edge.rps_4xx or edge.rps_5xx):
+        edge.error_4xx_pct = round(100.0 * edge.rps_4xx / base, 3)
+        edge.error_5xx_pct = round(100.0 * edge.rps_5xx / base, 3)
 
 
 _RATE_FIELDS = (
@@ -245,23 +255,8 @@ _RATE_FIELDS = (
 )
 
 
-def build_traffic_map(
-    registry: MeshRegistry,
-    current: Mapping[str, NodeSample],
-    previous: Mapping[str, NodeSample],
-    taken_at: float,
-    unreachable: set[str] | frozenset[str] = frozenset(),
-    carry_over: TrafficMap | None = None,
-    unexplained_before: Mapping[str, float] | None = None,
-) -> TrafficMap:
-    """Build the map of one poll.
-
-    `current`/`previous` map an Envoy's node name (workload name, or the gateway's name) to what was
-    read from it now and at the previous poll. Nodes in `unreachable` are marked stale, and the
-    edges their Envoy alone can measure are copied from `carry_over` (the previous map) as stale.
-    `unexplained_before` is the previous poll's `TrafficMap.unexplained_rps` (default: carry_over's).
-    """
-    traffic_map = TrafficMap(taken_at=taken_at)
+def add_registry_nodes(traffic_map: TrafficMap, registry: MeshRegistry) -> None:
+    """A node for the gateway, every service and every workload the registry knows (traffic or not)."""
     gateway = registry.gateway
     if gateway is not None:
         traffic_map.add_node(
@@ -288,6 +283,27 @@ def build_traffic_map(
                 namespace=workload.namespace,
             )
         )
+
+
+def build_traffic_map(
+    registry: MeshRegistry,
+    current: Mapping[str, NodeSample],
+    previous: Mapping[str, NodeSample],
+    taken_at: float,
+    unreachable: set[str] | frozenset[str] = frozenset(),
+    carry_over: TrafficMap | None = None,
+    unexplained_before: Mapping[str, float] | None = None,
+) -> TrafficMap:
+    """Build the map of one poll.
+
+    `current`/`previous` map an Envoy's node name (workload name, or the gateway's name) to what was
+    read from it now and at the previous poll. Nodes in `unreachable` are marked stale, and the
+    edges their Envoy alone can measure are copied from `carry_over` (the previous map) as stale.
+    `unexplained_before` is the previous poll's `TrafficMap.unexplained_rps` (default: carry_over's).
+    """
+    traffic_map = TrafficMap(taken_at=taken_at)
+    add_registry_nodes(traffic_map, registry)
+    gateway = registry.gateway
 
     callers: list[tuple[str, str]] = [(w.name, workload_id(w.name)) for w in registry.workloads]
     if gateway is not None:

@@ -16,10 +16,13 @@ Routes (all JSON unless `?format=yaml` or `Accept: application/yaml`):
   PUT    /api/v1/{plural}/{name}[?wait=...|dryRun=All]  apply one object
   DELETE /api/v1/{plural}/{name}[?resourceVersion=N&wait=SECONDS]
   GET    /openapi.yaml                          this API's OpenAPI 3 description (no token needed)
+The process and traffic routes are forwarded to the mesh's launcher, which supervises every process
+(this control plane included) and runs the traffic generator (see `meshcore.processctl`).
 Every route except /healthz and /openapi.yaml needs `Authorization: Bearer <token>` and refuses what a browser on
 another site could send (foreign Origin or Host, bodies that are not JSON/YAML): see `auth`.
-Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion,
-415 content type, 422 invalid resources, each with {"error": ..., "errors": [{"path", "message"}]}.
+Errors: 400 unparsable input, 401 no token, 403 cross-site, 404 unknown, 409 stale resourceVersion
+(or stopping the control plane through its own API), 415 content type, 422 invalid resources,
+503 the launcher does not answer, each with {"error": ..., "errors": [{"path", "message"}]}.
 `wait` (seconds, <= 30) makes an apply return only once every connected proxy ACKed or NACKed the
 new config. An apply answers `warnings` (same shape as `errors`: doubtful but allowed, for example
 security settings that contradict each other, Kiali's KIA0205-0208). `dryRun=All` (Kubernetes'
@@ -47,14 +50,20 @@ from meshcore.model.errors import FieldError, ValidationError, error_body
 from meshcore.model.registry import admin_address
 from meshcore.model.resources import Resource, kind_from_plural
 from meshcore.model.yaml_io import dump_documents
-from meshcore.supervisor import Supervisor
+from meshcore.processctl import (
+    ACTIONS,
+    LauncherUnavailable,
+    NoTrafficGenerator,
+    ProcessControl,
+    Refused,
+    UnknownProcess,
+    traffic_rate,
+)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_WAIT_S = 30.0
-MAX_TRAFFIC_RPS = 1000
 CONTROL_PLANE = web.AppKey("control_plane", ControlPlane)
-SUPERVISOR = web.AppKey("supervisor", object)
-TRAFFIC = web.AppKey("traffic", object)
+PROCESSES = web.AppKey("processes", object)
 
 
 def wants_yaml(request: web.Request) -> bool:
@@ -232,12 +241,20 @@ async def delete_resource(request: web.Request) -> web.Response:
     return await guarded(run)
 
 
-def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) -> list[dict[str, Any]]:
+def node_statuses(
+    control_plane: ControlPlane, processes: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Every proxy's xDS state, with its process and its app's (entries of `processes`, the
+    supervised processes; None when this control plane supervises none)."""
     registry = control_plane.registry
     proxies = [(w.node_id, w.name, "sidecar", w.admin_socket) for w in registry.workloads]
     proxies.append(
         (registry.gateway.node_id, registry.gateway.name, "gateway", registry.gateway.admin_socket)
     )
+
+    def process(workload: str, kind: str) -> dict[str, Any] | None:
+        return next((p for p in processes or () if p["workload"] == workload and p["kind"] == kind), None)
+
     nodes = []
     for node_id, name, kind, admin_socket in proxies:
         entry = {
@@ -246,11 +263,9 @@ def node_statuses(control_plane: ControlPlane, supervisor: Supervisor | None) ->
             "admin_address": admin_address(admin_socket),
             **control_plane.board.to_dict(node_id),
         }
-        if supervisor is not None:
-            proxy = supervisor.by_workload(name, kind)
-            app = supervisor.by_workload(name, "app")
-            entry["process"] = proxy.to_dict() if proxy else None
-            entry["app_process"] = app.to_dict() if app else None
+        if processes is not None:
+            entry["process"] = process(name, kind)
+            entry["app_process"] = process(name, "app")
         nodes.append(entry)
     return nodes
 
@@ -262,39 +277,70 @@ async def revision(request: web.Request) -> web.Response:
     )
 
 
+async def forwarded(action: Callable[[], Any]) -> Any:
+    """Run a call to the mesh's process control, mapping its failures to the documented statuses."""
+    try:
+        return await action()
+    except UnknownProcess as error:
+        return error_response(404, str(error))
+    except NoTrafficGenerator as error:
+        return error_response(404, str(error) or "this control plane runs no traffic generator")
+    except Refused as error:
+        return error_response(409, str(error))
+    except ValueError as error:
+        field, _, reason = str(error).partition(": ")
+        return error_response(400, "invalid input", [FieldError(field, reason)])
+    except LauncherUnavailable as error:
+        return error_response(503, str(error))
+
+
+def process_control(request: web.Request) -> ProcessControl | None:
+    return request.app.get(PROCESSES)
+
+
 async def status(request: web.Request) -> web.Response:
     control_plane = request.app[CONTROL_PLANE]
-    supervisor = request.app.get(SUPERVISOR)
-    return web.json_response(
-        {
-            "ready": bool(supervisor) and all(m.ready for m in supervisor.children.values()),
-            "generation": control_plane.generation,
-            "published_at": control_plane.published_at,
-            "resource_revision": control_plane.store.revision,
-            "nodes": node_statuses(control_plane, supervisor),
-            "processes": [m.to_dict() for m in supervisor.children.values()] if supervisor else [],
-        }
-    )
+    control = process_control(request)
+
+    async def run() -> web.Response:
+        report = await control.processes() if control is not None else {"ready": False}
+        processes = report.get("processes")
+        return web.json_response(
+            {
+                "ready": report["ready"],
+                "generation": control_plane.generation,
+                "published_at": control_plane.published_at,
+                "resource_revision": control_plane.store.revision,
+                "nodes": node_statuses(control_plane, processes),
+                "processes": processes or [],
+            }
+        )
+
+    return await forwarded(run)
 
 
 async def control_process(request: web.Request) -> web.Response:
     """POST /api/v1/processes/{name}/stop|start: hold a child stopped, or start it again."""
-    supervisor = request.app.get(SUPERVISOR)
+    control = process_control(request)
     name, action = request.match_info["name"], request.match_info["action"]
-    if supervisor is None or name not in supervisor.children:
+    if control is None:
         return error_response(404, f"no process named {name!r} (see /api/v1/status)")
-    if action == "stop":
-        managed = await supervisor.hold(name)
-    elif action == "start":
-        managed = await supervisor.release(name)
-    else:
+    if action not in ACTIONS:
         return error_response(404, f"unknown action {action!r}; use stop or start")
-    return web.json_response(managed.to_dict())
+
+    async def run() -> web.Response:
+        return web.json_response(await control.control(name, action))
+
+    return await forwarded(run)
 
 
 async def events(request: web.Request) -> web.Response:
-    supervisor = request.app.get(SUPERVISOR)
-    return web.json_response({"events": list(supervisor.events) if supervisor else []})
+    control = process_control(request)
+
+    async def run() -> web.Response:
+        return web.json_response({"events": await control.events() if control is not None else []})
+
+    return await forwarded(run)
 
 
 async def registry(request: web.Request) -> web.Response:
@@ -302,30 +348,35 @@ async def registry(request: web.Request) -> web.Response:
 
 
 async def traffic(request: web.Request) -> web.Response:
-    generator = request.app.get(TRAFFIC)
-    if generator is None:
+    control = process_control(request)
+    if control is None:
         return error_response(404, "this control plane runs no traffic generator")
-    return web.json_response(generator.report())
+
+    async def run() -> web.Response:
+        return web.json_response(await control.traffic())
+
+    return await forwarded(run)
 
 
 async def set_traffic_rate(request: web.Request) -> web.Response:
     """PUT /api/v1/traffic {"rate": requests per second}: 0 pauses the generator."""
-    generator = request.app.get(TRAFFIC)
-    if generator is None:
+    control = process_control(request)
+    if control is None:
         return error_response(404, "this control plane runs no traffic generator")
     try:
         body = await request.json()
     except ValueError:
         body = None
-    rate = body.get("rate") if isinstance(body, dict) else None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= MAX_TRAFFIC_RPS:
-        return error_response(
-            400,
-            "invalid traffic",
-            [FieldError("rate", f"must be a number from 0 to {MAX_TRAFFIC_RPS} requests/s")],
-        )
-    generator.set_rate(float(rate))
-    return web.json_response(generator.report())
+    try:
+        rate = traffic_rate(body)
+    except ValueError as error:
+        field, _, reason = str(error).partition(": ")
+        return error_response(400, "invalid traffic", [FieldError(field, reason)])
+
+    async def run() -> web.Response:
+        return web.json_response(await control.set_traffic(rate))
+
+    return await forwarded(run)
 
 
 async def security_workloads(request: web.Request) -> web.Response:
@@ -346,18 +397,17 @@ async def openapi(_request: web.Request) -> web.Response:
 
 def make_api(
     control_plane: ControlPlane,
-    supervisor: Supervisor | None = None,
-    traffic_generator: Any = None,
+    processes: ProcessControl | None = None,
     *,
     token: str,
 ) -> web.Application:
-    """The resource API; every route but /healthz and /openapi.yaml requires `token` (see `meshcore.controlplane.auth`)."""
+    """The resource API; every route but /healthz and /openapi.yaml requires `token` (see
+    `meshcore.controlplane.auth`). `processes` serves the process and traffic routes (in the local
+    mesh: the launcher, over its socket); without it they answer 404 and empty lists."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, api_guard(token)])
     app[CONTROL_PLANE] = control_plane
-    if supervisor is not None:
-        app[SUPERVISOR] = supervisor
-    if traffic_generator is not None:
-        app[TRAFFIC] = traffic_generator
+    if processes is not None:
+        app[PROCESSES] = processes
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/api/v1/registry", registry)

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshcore.model.registry import Workload
+from meshcore.model.registry import Registry, Workload
 from meshcore.model.security import SecurityIndex
 
 
 def workload_security(control_plane: Any, workload: Workload, index: SecurityIndex) -> dict[str, Any]:
-    service = control_plane.registry.service(workload.service)
+    certificate = control_plane.identities.certificate(workload.node_id)
+    return workload_view(control_plane.registry, workload, index, certificate)
+
+
+def workload_view(
+    registry: Registry, workload: Workload, index: SecurityIndex, certificate: Any = None
+) -> dict[str, Any]:
+    """One workload's entry of the report; `certificate` (serial, not_before, not_after) is None
+    where the CA is not ours to ask (a cluster's istiod)."""
+    service = registry.service(workload.service)
     port = service.ports[0].number if service else 9080
     decision = index.mtls_mode(workload, port)
-    certificate = control_plane.identities.certificate(workload.node_id)
     return {
         "name": workload.name,
         "namespace": workload.namespace,

@@ -5,6 +5,8 @@
 // for that long while it is open (the topology feed: 3 poll intervals, see connectTopology).
 // Usage: MeshscopeLive.connect("/ws/routes/", {onEvent(msg) {...}, onOpen() {...}}) or
 //        MeshscopeLive.connectTopology({onEvent(msg) {...}}); both return {close(), send(message)}.
+// A page that refreshes by polling instead (the health page) reports each fetch with
+// MeshscopeLive.polled(name): {ok(), failed()}, and the badge says "live" or "stale since".
 (function () {
   "use strict";
   const MIN_DELAY_MS = 500;
@@ -122,5 +124,31 @@
     return connect("/ws/topology/", Object.assign({ staleAfterMs: 3 * interval * 1000 }, handlers));
   }
 
-  window.MeshscopeLive = { connect: connect, connectTopology: connectTopology, setIndicator: setIndicator };
+  // A polling page's feed in the same badge: live after a successful refresh, stale (since the last
+  // success) after a failed one.
+  function polled(name) {
+    const entry = { path: name, state: "connecting", text: "◌ connecting…", lastEventAt: null };
+    connections.push(entry);
+    render();
+    return {
+      ok: function () {
+        entry.lastEventAt = Date.now();
+        entry.state = "live";
+        entry.text = "● live";
+        render();
+      },
+      failed: function () {
+        entry.state = "stale";
+        entry.text = entry.lastEventAt === null ? "◐ stale" : "◐ stale since " + clock(entry.lastEventAt);
+        render();
+      },
+    };
+  }
+
+  window.MeshscopeLive = {
+    connect: connect,
+    connectTopology: connectTopology,
+    polled: polled,
+    setIndicator: setIndicator,
+  };
 })();

@@ -181,11 +181,15 @@ def test_stopping_ratings_app_marks_its_edges_failing(mesh, dashboard, http):
             edges = [e for key, e in edges_of(topology(http, dashboard)).items() if edge_filter(key)]
             return next((e for e in edges if e["health"] == "failing"), None)
 
-        edge = wait_until(
-            lambda: failing(lambda key: key == "svc:ratings->wl:ratings-v1"),
-            timeout=30,
-            what="ratings edge failing",
-        )
+        try:
+            edge = wait_until(
+                lambda: failing(lambda key: key == "svc:ratings->wl:ratings-v1"),
+                timeout=60,
+                what="ratings edge failing",
+            )
+        except TimeoutError as timed_out:
+            ratings = {k: e for k, e in edges_of(topology(http, dashboard)).items() if "ratings" in k}
+            raise AssertionError(f"{timed_out}; the ratings edges now: {ratings}") from None
         # Failing from 5xx answers (connection failures to the stopped app count once any request
         # failed). Its first failing window may still mix requests served before the stop, and
         # later windows may hold no request to the stopped app at all, so the share is read from

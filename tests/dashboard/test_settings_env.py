@@ -68,6 +68,11 @@ def test_default_settings_pass_the_checks():
     assert [p for p in check_meshscope_settings() if isinstance(p, Error)] == []
 
 
+def test_cluster_mode_settings_pass_the_checks(settings):
+    settings.CLUSTER_MODE, settings.REGISTRY_SOURCE = "kubernetes", "kubernetes"
+    assert [p for p in check_meshscope_settings() if isinstance(p, Error)] == []
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [

@@ -2,10 +2,11 @@
 
 For each part: gateway requests that do not depend on it keep succeeding (counted), the part is
 back within 30 s (its supervisor.json entry, or the tracer's /health for its writer), the map is
-fresh again, and nothing stored is lost (mesh resources, audit revisions, users). Killing the
-control plane (`meshcore up`, which is also the parent of every Envoy and app) restarts the whole
-mesh: gateway requests fail until it is back, which is why it is killed last but one. Last, a
-SIGKILL of the launcher leaves no process behind.
+fresh again, and nothing stored is lost (mesh resources, audit revisions, users). The control plane
+is one of those parts: a child of the mesh's launcher like the Envoys, so while it is down they
+keep serving with their last config (no gateway request fails), and once it is back they have
+reconnected and a route applied then takes effect. Last, a SIGKILL of the launcher leaves no
+process behind.
 
 One stack for the module (starting it costs about a minute); slow, so marked `mesh` and bounded.
 """
@@ -19,9 +20,13 @@ import sys
 import time
 
 import pytest
+import requests
 
 from tests.support.faults import (
     CONTROL_PLANE,
+    LAUNCHER,
+    MESH_PARTS,
+    REVIEWS_V3,
     STACK_PARTS,
     WRITER,
     FaultStack,
@@ -50,8 +55,9 @@ STORED = (
     "from django.contrib.auth import get_user_model; from dashboard.routes.models import Revision; "
     "print(get_user_model().objects.count(), Revision.objects.count())"
 )
-# Parts whose death the gateway's requests must not notice (the mesh serves without them).
-GATEWAY_INDEPENDENT = (*STACK_PARTS, "tracer", WRITER, "sidecar-ratings-v1", "app-ratings-v1")
+# Parts whose death the gateway's requests must not notice (the mesh serves without them; the
+# Envoys keep their last config while the control plane is away).
+GATEWAY_INDEPENDENT = (*STACK_PARTS, "tracer", WRITER, "sidecar-ratings-v1", "app-ratings-v1", CONTROL_PLANE)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,7 @@ def health_names_the_kill(stack, opener, part: str, restarts_before: int) -> boo
         tracer = next(c for c in report["checks"] if c["name"] == "tracer")
         return tracer["state"] == "up" and f"writer restarts {restarts_before + 1}" in tracer["detail"]
     parts = {p["name"]: p for p in report["supervisor"]["parts"]}
-    entry = parts.get("mesh" if part == CONTROL_PLANE else part)
+    entry = parts.get(part)
     return (
         entry is not None
         and entry["restarts"] == restarts_before + 1
@@ -103,22 +109,21 @@ def health_names_the_kill(stack, opener, part: str, restarts_before: int) -> boo
     )
 
 
-@pytest.mark.parametrize("part", [*GATEWAY_INDEPENDENT, CONTROL_PLANE])
+@pytest.mark.parametrize("part", GATEWAY_INDEPENDENT)
 def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stored, part):
     restarts = stack.restarts(part)
-    others = {p: stack.pid(p) for p in (*STACK_PARTS, CONTROL_PLANE) if p != part}
-    result = recover(stack, traffic, part, timeout=30 if part != CONTROL_PLANE else 90)
+    others = {p: stack.pid(p) for p in (*STACK_PARTS, LAUNCHER, CONTROL_PLANE, *MESH_PARTS) if p != part}
+    result = recover(stack, traffic, part, timeout=30)
     print(
         f"{part}: back in {result['seconds']:.1f} s; gateway {result['succeeded']} ok, {result['failed']} failed"
     )
     assert stack.restarts(part) == restarts + 1
     if part != WRITER:
-        exit_report = stack.parts()["mesh" if part == CONTROL_PLANE else part]["last_exit"]
-        assert exit_report["signal"] == signal.SIGKILL
-    # Nothing else was restarted: a dashboard part dying never stops the mesh, nor the reverse.
+        assert stack.parts()[part]["last_exit"]["signal"] == signal.SIGKILL
+    # Nothing else was restarted: a dashboard part dying never stops the mesh, nor the reverse, and
+    # the control plane's death takes neither its launcher nor a single Envoy or app with it.
     assert {p: stack.pid(p) for p in others} == others
-    if part in GATEWAY_INDEPENDENT:
-        assert result["succeeded"] > 0 and result["failed"] == 0, result
+    assert result["succeeded"] > 0 and result["failed"] == 0, result
     # The map is fresh again (the poller, Redis and the mesh all answer once more).
     opener = wait_until(stack.login, timeout=60, what="a login")
     wait_until(lambda: stack.map_fresh(opener), timeout=90, what="a fresh map")
@@ -131,6 +136,31 @@ def test_a_killed_part_comes_back_alone_and_nothing_is_lost(stack, traffic, stor
     users, revisions = counts(stack.manage(STORED))
     # The audit may have recorded the apply above since (an external change): more, never fewer.
     assert users == stored["users"] and revisions >= stored["revisions"]
+
+
+def test_a_route_applied_after_the_control_plane_came_back_takes_effect(stack, traffic):
+    """The restarted control plane pushes: every Envoy reconnected, so a new route reaches them."""
+    assert stack.restarts(CONTROL_PLANE) >= 1  # the kill above ran (tests of a file run in order)
+    reply = stack.api(
+        "POST", "/api/v1/apply?wait=10", data=REVIEWS_V3, headers={"Content-Type": "application/yaml"}
+    )
+    assert reply.status_code == 200, reply.text
+    sync = reply.json()["sync"]
+    assert not sync["pending"] and not sync["rejected"] and len(sync["acked"]) == 7, sync
+    try:
+        # The page is assembled by productpage calling reviews: ten in a row from v3 (red stars).
+        wait_until(
+            lambda: all("reviews-v3" in page_text(stack) for _ in range(10)), timeout=30, what="reviews v3"
+        )
+    finally:
+        for plural in ("virtualservices", "destinationrules"):
+            deleted = stack.api("DELETE", f"/api/v1/{plural}/reviews?wait=10")
+            assert deleted.status_code == 200, deleted.text
+    assert traffic.counts(time.monotonic() - 60)[1] == 0  # nor did the route change fail a request
+
+
+def page_text(stack) -> str:
+    return requests.get(stack.gateway_url + "/productpage", timeout=10).text
 
 
 def test_meshcore_stop_during_a_backoff_holds_the_process_and_returns_promptly(stack):
@@ -181,7 +211,7 @@ def test_meshcore_stop_during_a_backoff_holds_the_process_and_returns_promptly(s
 
 def test_sigkill_of_the_launcher_leaves_no_process(stack, traffic):
     traffic.stop()
-    pids = launcher_descendants(stack) | {stack.pid(p) for p in (*STACK_PARTS, CONTROL_PLANE)}
+    pids = launcher_descendants(stack) | {stack.pid(p) for p in (*STACK_PARTS, LAUNCHER, CONTROL_PLANE)}
     pids.discard(None)
     assert len(pids) > 10
     stack.process.send_signal(signal.SIGKILL)

@@ -27,3 +27,14 @@ def test_a_long_state_directory_gets_a_short_private_socket_directory(tmp_path):
     parent = admin.parent.lstat()
     assert stat.S_ISDIR(parent.st_mode) and parent.st_uid == os.getuid()
     assert stat.S_IMODE(parent.st_mode) == 0o700
+
+
+def test_the_launchers_socket_fits_a_socket_address_and_stays_out_of_the_admin_directory(tmp_path):
+    short = MeshSettings(state_dir=tmp_path / "s")
+    assert short.launcher_socket == (tmp_path / "s").absolute() / "launcher.sock"
+    deep = MeshSettings(state_dir=tmp_path / ("x" * 60) / ("y" * 60) / "mesh")
+    assert len(str(deep.launcher_socket).encode()) <= MAX_SOCKET_PATH
+    # In the same private per-user directory as the short admin directory, beside it (the admin
+    # directory holds the Envoys' sockets only).
+    assert deep.launcher_socket.parent == deep.admin_dir.parent
+    assert deep.launcher_socket.parent != deep.admin_dir

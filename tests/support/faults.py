@@ -1,7 +1,8 @@
 """The whole `make run` stack with the real mesh, for fault tests and the reliability benchmark.
 
 `FaultStack` starts `python -m dashboard.stack` on free ports in a temp state directory, finds every
-part's pid in the two supervisor.json files (the stack's and the mesh's) or, for the tracer's
+part's pid in the two supervisor.json files (the stack's, where the mesh's launcher is part "mesh",
+and the mesh's, where the control plane is one child among the others) or, for the tracer's
 writer process, in the tracer's /health; `kill(part)` sends SIGKILL to one, `back(part, victim)`
 says when it runs again with another pid. `GatewayTraffic` keeps steady BookInfo requests going
 through the gateway and counts what succeeded and failed.
@@ -38,9 +39,32 @@ REPO = Path(__file__).resolve().parents[2]
 # Where each part's pid is read: the stack's supervisor.json, the mesh's, or the tracer's /health.
 STACK_PARTS = ("celery-worker", "celery-beat", "daphne", "redis")
 MESH_PARTS = ("tracer", "sidecar-ratings-v1", "app-ratings-v1")
-CONTROL_PLANE = "controlplane"  # the `meshcore up` process: the stack's part "mesh"
+LAUNCHER = "mesh"  # `meshcore up`, the parent of every process of the mesh
+CONTROL_PLANE = "controlplane"  # xDS + resource API: a child of the launcher
 WRITER = "tracer-writer"
 ALL_PARTS = (*STACK_PARTS, CONTROL_PLANE, *MESH_PARTS, WRITER)
+# A route to apply once the control plane came back: every page then shows reviews v3.
+REVIEWS_V3 = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - name: v3
+    labels: {version: v3}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v3}
+"""
 
 
 def alive(pid: int | None) -> bool:
@@ -58,6 +82,8 @@ class GatewayTraffic:
 
     url: str
     interval_s: float = 0.1
+    # What counts as a success (default: a 200; BookInfo's page is a 200 even when a service failed).
+    accept: Callable[[requests.Response], bool] = lambda response: response.status_code == 200
     outcomes: list[tuple[float, bool]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -72,7 +98,7 @@ class GatewayTraffic:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                ok = session.get(self.url, timeout=5).status_code == 200
+                ok = self.accept(session.get(self.url, timeout=5))
             except requests.RequestException:
                 ok = False
             self.outcomes.append((started, ok))
@@ -184,14 +210,6 @@ class FaultStack:
                 writer = self.writer()
                 return writer["pid"] if writer["status"] == "UP" else None
             entry = self.parts().get(part, {})
-            if part == CONTROL_PLANE:
-                # The mesh's own file says "controlplane"; the stack's says whether it is "running".
-                mesh = self.parts().get("mesh", {})
-                return (
-                    entry.get("pid")
-                    if mesh.get("state") == "running" and entry.get("state") == "running"
-                    else None
-                )
             return entry.get("pid") if entry.get("state") == "running" else None
         except (requests.RequestException, ValueError, KeyError):
             return None
@@ -199,7 +217,7 @@ class FaultStack:
     def restarts(self, part: str) -> int:
         if part == WRITER:
             return self.writer()["restarts"]
-        return self.parts().get("mesh" if part == CONTROL_PLANE else part, {}).get("restarts", 0)
+        return self.parts().get(part, {}).get("restarts", 0)
 
     def kill(self, part: str) -> int:
         """SIGKILL the part's process; returns the pid killed."""
@@ -214,9 +232,18 @@ class FaultStack:
             return False
         if part == "daphne":
             return self.answers(self.dashboard_url + "/accounts/login/")
-        if part in (CONTROL_PLANE,):
-            return self.answers(self.api_url + "/healthz") and self.gateway_ok()
+        if part == CONTROL_PLANE:
+            # Back means in control again: the API answers and every Envoy has reconnected to xDS.
+            return self.answers(self.api_url + "/healthz") and self.proxies_connected()
         return True
+
+    def proxies_connected(self) -> bool:
+        """Every proxy has an ADS stream to the control plane (as its status says)."""
+        try:
+            nodes = self.api("GET", "/api/v1/status").json()["nodes"]
+        except (requests.RequestException, ValueError, KeyError):
+            return False
+        return bool(nodes) and all(node["connected"] for node in nodes)
 
     # checks --------------------------------------------------------------------------------------
     @staticmethod

@@ -15,3 +15,11 @@ def epoch(value: float | None) -> str:
     if value is None:
         return "-"
     return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@register.filter
+def ms(seconds: float | None) -> str:
+    """`0.01234` (seconds) -> "12.3 ms"; "-" for None."""
+    if seconds is None:
+        return "-"
+    return f"{float(seconds) * 1000:.1f} ms"

@@ -1,6 +1,7 @@
 """The live badge in a real Chromium: it turns "stale since hh:mm:ss" when the poller stops (no
 update for 3 poll intervals) on the map, the service page and the sidecar page alike, and back to
-"live" when the poller returns; /api/topology and the health page say the same. Real Daphne +
+"live" when the poller returns; /api/topology and the health page say the same, and the health
+page's own badge follows its refreshes. Real Daphne +
 Celery worker + beat + Redis against the fake mesh (moving counters, no Envoy needed)."""
 
 from __future__ import annotations
@@ -80,5 +81,12 @@ def test_badge_turns_stale_when_the_poller_stops_and_live_when_it_returns(browse
         timeout=30,
         what="poller up on the health page",
     )
+    # Its badge follows its own refreshes: live while they succeed, stale when one fails.
+    assert badge(health_page)[0] == "live", badge(health_page)
+    health_page.route("**/health/?fragment=1", lambda route: route.abort())
+    wait_until(lambda: badge(health_page)[0] == "stale", timeout=15, what="health badge stale")
+    assert STALE_TEXT.match(badge(health_page)[1]), badge(health_page)
+    health_page.unroute("**/health/?fragment=1")
+    wait_until(lambda: badge(health_page)[0] == "live", timeout=15, what="health badge live again")
     context.close()
     assert errors == [], errors
