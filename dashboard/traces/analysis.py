@@ -68,8 +68,9 @@ def adjust_clock_skew(trace: Trace) -> Trace:
 
 
 class Columns(NamedTuple):
-    """Per-span values indexed like `Trace.spans`, so that analysis loops run over plain lists (and
-    counting runs in C) rather than reading span attributes in every pass. Times are µs."""
+    """Per-span values indexed like `Trace.spans`, read once so that each analysis pass loops over
+    plain lists (or hands them to C: sort keys, map) rather than reading span attributes again.
+    Built by `columns`; the functions taking `cols` build them when not given. Times are µs."""
 
     starts: list[int]
     durations: list[int]

@@ -16,6 +16,8 @@ from dashboard.sources.errors import SourceError
 from dashboard.sources.traces import TraceSource
 
 TTL_S = 30.0
+# The page waits for the suggestions: a source that hangs costs each page at most this (seconds).
+TIMEOUT_S = 1.0
 # A datalist of thousands of names helps nobody and weighs on every page.
 MAX_NAMES = 500
 
@@ -45,10 +47,11 @@ class NameCache:
 _cache = NameCache()
 
 
-def service_names(source: TraceSource, key: str, cache: NameCache = _cache) -> list[str]:
-    """At most MAX_NAMES service names of `source` (sorted, as the source lists them), [] when it
-    fails. `key` names the source in the cache (its URL)."""
+def service_names(source: Callable[[], TraceSource], key: str, cache: NameCache = _cache) -> list[str]:
+    """At most MAX_NAMES service names (sorted, as the source lists them) of the source that
+    `source()` gives, [] when it fails. `source` is called only when the cache has nothing fresh (a
+    source may probe its server to be built); `key` names the source in the cache (its URL)."""
     try:
-        return cache.get(key, lambda: source.services()[:MAX_NAMES])
+        return cache.get(key, lambda: source().services()[:MAX_NAMES])
     except SourceError:
         return []

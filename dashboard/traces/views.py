@@ -48,7 +48,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "errors": _errors(errors),
         "query_string": query.query_string(),
         # Suggestions for the service field (a datalist); none when the source is down.
-        "service_names": suggestions.service_names(configured.trace_source(), settings.MESHCORE_TRACER_URL),
+        "service_names": suggestions.service_names(
+            lambda: configured.trace_source(suggestions.TIMEOUT_S),
+            settings.TRACES_URL or settings.MESHCORE_TRACER_URL,
+        ),
     }
     return render(request, "traces/search.html", context, status=status)
 

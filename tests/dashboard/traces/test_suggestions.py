@@ -8,6 +8,7 @@ import pytest
 from dashboard.sources.errors import SourceError
 from dashboard.traces.suggestions import NameCache
 from tests.dashboard.traces.conftest import bookinfo, now_us, post
+from tests.support.ports import free_port
 
 
 class Clock:
@@ -57,3 +58,14 @@ def test_search_form_offers_the_services_as_a_datalist(viewer_client, tracer):
     assert 'list="service-names"' in html
     for name in tracer.store.services():
         assert f'<option value="{name}">' in html
+
+
+@pytest.mark.django_db
+def test_a_source_that_cannot_be_detected_gives_no_suggestions(viewer_client, settings):
+    """MESHSCOPE_TRACES_KIND=auto probes the server to build the source; when nothing listens
+    there the search page still opens, without suggestions."""
+    settings.TRACES_KIND = "auto"
+    settings.TRACES_URL = f"http://127.0.0.1:{free_port()}"
+    page = viewer_client.get("/traces/")
+    assert page.status_code == 200
+    assert '<datalist id="service-names"></datalist>' in page.content.decode()
