@@ -15,16 +15,15 @@ MESHSCOPE_BENCH_QUICK=1: 10 edits and 30 s of traffic at 10 rps (a smoke run, no
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import requests
 
 from benchmarks.bench_mesh import ms_until_served_by
 from benchmarks.harness import Figure, percentile
+from benchmarks.meshstack import mesh_and_dashboard
 from tests.dashboard.procs import Dashboard
-from tests.support.mesh import RunningMesh, start_mesh, stop_mesh
+from tests.support.mesh import RunningMesh
 from tests.support.samples import sample
 from tests.support.waiting import wait_until
 
@@ -91,67 +90,46 @@ def preview_times(mesh: RunningMesh, dashboard: Dashboard) -> tuple[list[float],
 
 
 def run() -> list[Figure]:
-    from dashboard.redis_server import start_redis
-
-    with tempfile.TemporaryDirectory() as root:
-        redis = start_redis(log_path=Path(root) / "redis.log")
-        mesh = start_mesh(Path(root))
-        dashboard = None
-        try:
-            mesh.apply_ok(sample("destination-rule-all"))
-            (Path(root) / "dash").mkdir()
-            dashboard = Dashboard(
-                Path(root) / "dash",
-                redis.url,
-                mesh.api_url,
-                MESHCORE_TRACER_URL=mesh.tracer_url,
-                MESHCORE_STATE_DIR=str(mesh.state_dir),
-                MESHSCOPE_WHATIF_MINUTES=str(max(1, TRAFFIC_SECONDS // 60)),
-            )
-            wait_until(mesh.all_in_sync, timeout=30, what="every proxy in sync")
-            effects, posts = form_to_traffic(mesh, dashboard)
-            mesh.reset()
-            mesh.apply_ok(sample("destination-rule-all"))
-            previews, replayed = preview_times(mesh, dashboard)
-            note = "smoke run (MESHSCOPE_BENCH_QUICK)" if QUICK else ""
-            return [
-                Figure(
-                    "form POST return -> first request on the new rule p50",
-                    percentile(effects, 0.5),
-                    "ms",
-                    note=f"{len(effects)} edits {note}",
-                ),
-                Figure(
-                    "form POST return -> first request on the new rule p95",
-                    percentile(effects, 0.95),
-                    "ms",
-                    "<= 150 ms",
-                    percentile(effects, 0.95) <= 150,
-                    note,
-                ),
-                Figure(
-                    "form POST duration p50 (apply, push, ACKs, revision)",
-                    percentile(posts, 0.5),
-                    "ms",
-                    note=note,
-                ),
-                Figure(
-                    "preview p50 (YAML diff + Envoy diff + what-if)",
-                    percentile(previews, 0.5),
-                    "ms",
-                    note=f"{replayed} recorded calls replayed, {TRAFFIC_SECONDS} s at {TRAFFIC_RPS} rps {note}",
-                ),
-                Figure(
-                    "preview p95 (YAML diff + Envoy diff + what-if)",
-                    percentile(previews, 0.95),
-                    "ms",
-                    "<= 500 ms",
-                    percentile(previews, 0.95) <= 500,
-                    note,
-                ),
-            ]
-        finally:
-            if dashboard is not None:
-                dashboard.stop()
-            stop_mesh(mesh)
-            redis.stop()
+    with mesh_and_dashboard(MESHSCOPE_WHATIF_MINUTES=str(max(1, TRAFFIC_SECONDS // 60))) as (mesh, dashboard):
+        wait_until(mesh.all_in_sync, timeout=30, what="every proxy in sync")
+        effects, posts = form_to_traffic(mesh, dashboard)
+        mesh.reset()
+        mesh.apply_ok(sample("destination-rule-all"))
+        previews, replayed = preview_times(mesh, dashboard)
+        note = "smoke run (MESHSCOPE_BENCH_QUICK)" if QUICK else ""
+        return [
+            Figure(
+                "form POST return -> first request on the new rule p50",
+                percentile(effects, 0.5),
+                "ms",
+                note=f"{len(effects)} edits {note}",
+            ),
+            Figure(
+                "form POST return -> first request on the new rule p95",
+                percentile(effects, 0.95),
+                "ms",
+                "<= 150 ms",
+                percentile(effects, 0.95) <= 150,
+                note,
+            ),
+            Figure(
+                "form POST duration p50 (apply, push, ACKs, revision)",
+                percentile(posts, 0.5),
+                "ms",
+                note=note,
+            ),
+            Figure(
+                "preview p50 (YAML diff + Envoy diff + what-if)",
+                percentile(previews, 0.5),
+                "ms",
+                note=f"{replayed} recorded calls replayed, {TRAFFIC_SECONDS} s at {TRAFFIC_RPS} rps {note}",
+            ),
+            Figure(
+                "preview p95 (YAML diff + Envoy diff + what-if)",
+                percentile(previews, 0.95),
+                "ms",
+                "<= 500 ms",
+                percentile(previews, 0.95) <= 500,
+                note,
+            ),
+        ]

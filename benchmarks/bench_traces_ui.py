@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 from benchmarks.harness import Figure, median, percentile
+from benchmarks.meshstack import mesh_and_dashboard
 from tests.conftest import find_chromium
 from tests.dashboard.procs import Dashboard
 from tests.dashboard.routes.test_routes_browser import log_in
 from tests.dashboard.test_browser import CHROMIUM_ARGS
 from tests.support.largetrace import large_trace, store_in_batches
-from tests.support.mesh import start_mesh, stop_mesh
-from tests.support.samples import sample
 from tests.support.waiting import wait_until
 
 QUICK = os.environ.get("MESHSCOPE_BENCH_QUICK") == "1"
@@ -126,95 +123,74 @@ def tail_latencies(page, dashboard: Dashboard, mesh) -> list[float]:
 def run() -> list[Figure]:
     from playwright.sync_api import sync_playwright
 
-    from dashboard.redis_server import start_redis
-
     chromium = find_chromium()
     if chromium is None:
         raise RuntimeError("no Chromium: install Debian's chromium to run this benchmark")
     figures: list[Figure] = []
-    with tempfile.TemporaryDirectory() as root:
-        redis = start_redis(log_path=Path(root) / "redis.log")
-        mesh = start_mesh(Path(root))
-        dashboard = None
-        try:
-            mesh.apply_ok(sample("destination-rule-all"))
-            (Path(root) / "dash").mkdir()
-            dashboard = Dashboard(
-                Path(root) / "dash",
-                redis.url,
-                mesh.api_url,
-                MESHCORE_TRACER_URL=mesh.tracer_url,
-                MESHCORE_STATE_DIR=str(mesh.state_dir),
-            )
-            traces = {}
+    with mesh_and_dashboard() as (mesh, dashboard):
+        traces = {}
+        for size in SIZES:
+            # An hour old: the tail and the searches never look at it.
+            trace_id, spans = large_trace(size, int(time.time() * 1e6) - 3600 * 1_000_000, seed=size)
+            store_trace(mesh.tracer_url, spans)
+            traces[size] = trace_id
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            context, page, errors = log_in(browser, dashboard, Dashboard.USER, Dashboard.PASSWORD)
             for size in SIZES:
-                # An hour old: the tail and the searches never look at it.
-                trace_id, spans = large_trace(size, int(time.time() * 1e6) - 3600 * 1_000_000, seed=size)
-                store_trace(mesh.tracer_url, spans)
-                traces[size] = trace_id
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                context, page, errors = log_in(browser, dashboard, Dashboard.USER, Dashboard.PASSWORD)
-                for size in SIZES:
-                    samples, browser_parts, split = [], [], {}
-                    for _ in range(RUNS):
-                        ready_ms, split = time_to_interactive(
-                            page, f"{dashboard.url}/traces/{traces[size]}/", size
-                        )
-                        samples.append(ready_ms)
-                        browser_parts.append(ready_ms - (split.get("response") or 0))
-                    value = median(samples)
-                    target = TARGET_MS.get(size)
-                    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-                    note = (
-                        f"median of {len(samples)} ({', '.join(f'{s:.0f}' for s in samples)} ms); last load: API answer "
-                        f"{split.get('response')} ms, {(split.get('bytes') or 0) / 1e6:.1f} MB on the wire, parsed "
-                        f"{split.get('parsed')} ms, rows laid out {split.get('laidOut')} ms; {load}; {JAEGER[size]}"
+                samples, browser_parts, split = [], [], {}
+                for _ in range(RUNS):
+                    ready_ms, split = time_to_interactive(
+                        page, f"{dashboard.url}/traces/{traces[size]}/", size
                     )
-                    figures.append(
-                        Figure(
-                            f"trace page, browser part after the API answer, {size:,} spans",
-                            median(browser_parts),
-                            "ms",
-                            note=f"median of {len(browser_parts)}: JSON parse + index + layout + first rows painted "
-                            f"(the rest is the API's time, see bench_traces_api); {load}",
-                        )
-                    )
-                    figures.append(
-                        Figure(
-                            f"trace page time to interactive, {size:,} spans",
-                            value,
-                            "ms",
-                            f"<= {target} ms" if target else "opens and scrolls",
-                            value <= target if target else True,
-                            note,
-                        )
-                    )
-                latencies = tail_latencies(page, dashboard, mesh)
-                context.close()
-                browser.close()
-                assert errors == [], errors
-            p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-            note = (
-                f"{len(latencies)} gateway requests; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
-                "cores; Jaeger and Zipkin have no live tail"
-            )
-            figures.append(
-                Figure("live tail: gateway request -> row in the browser p50", p50, "ms", note=note)
-            )
-            figures.append(
-                Figure(
-                    "live tail: gateway request -> row in the browser p95",
-                    p95,
-                    "ms",
-                    "<= 2000 ms",
-                    p95 <= 2000,
-                    note,
+                    samples.append(ready_ms)
+                    browser_parts.append(ready_ms - (split.get("response") or 0))
+                value = median(samples)
+                target = TARGET_MS.get(size)
+                load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+                note = (
+                    f"median of {len(samples)} ({', '.join(f'{s:.0f}' for s in samples)} ms); last load: API answer "
+                    f"{split.get('response')} ms, {(split.get('bytes') or 0) / 1e6:.1f} MB on the wire, parsed "
+                    f"{split.get('parsed')} ms, rows laid out {split.get('laidOut')} ms; {load}; {JAEGER[size]}"
                 )
+                figures.append(
+                    Figure(
+                        f"trace page, browser part after the API answer, {size:,} spans",
+                        median(browser_parts),
+                        "ms",
+                        note=f"median of {len(browser_parts)}: JSON parse + index + layout + first rows painted "
+                        f"(the rest is the API's time, see bench_traces_api); {load}",
+                    )
+                )
+                figures.append(
+                    Figure(
+                        f"trace page time to interactive, {size:,} spans",
+                        value,
+                        "ms",
+                        f"<= {target} ms" if target else "opens and scrolls",
+                        value <= target if target else True,
+                        note,
+                    )
+                )
+            latencies = tail_latencies(page, dashboard, mesh)
+            context.close()
+            browser.close()
+            assert errors == [], errors
+        p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+        note = (
+            f"{len(latencies)} gateway requests; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            "cores; Jaeger and Zipkin have no live tail"
+        )
+        figures.append(Figure("live tail: gateway request -> row in the browser p50", p50, "ms", note=note))
+        figures.append(
+            Figure(
+                "live tail: gateway request -> row in the browser p95",
+                p95,
+                "ms",
+                "<= 2000 ms",
+                p95 <= 2000,
+                note,
             )
-        finally:
-            if dashboard is not None:
-                dashboard.stop()
-            stop_mesh(mesh)
-            redis.stop()
+        )
+
     return figures
