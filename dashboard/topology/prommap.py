@@ -1,8 +1,9 @@
 """The TrafficMap from Prometheus answers over Istio's standard metrics (pure: no I/O, no Django).
 
 Input: the samples of `dashboard.sources.prometheus.mesh_queries` (`requests`: requests/s of
-`istio_requests_total` summed by edge, code, flags and mTLS policy, both reporters; `p50`/`p95`/
-`p99`: ms). Output: the same map `trafficmap.build_traffic_map` builds from Envoy counters, so the
+`istio_requests_total` summed by edge, code, flags and mTLS policy, both reporters; `latency`: the
+rate of each latency bucket by `le`, ms), or latencies already computed from such an answer by
+`edge_latencies` (edge id -> p50/p95/p99 ms, kept between latency queries). Output: the same map `trafficmap.build_traffic_map` builds from Envoy counters, so the
 appenders run unchanged:
 
   caller -> service     from what the caller's sidecar reported (`reporter="source"`), as Envoy's
@@ -30,8 +31,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from dashboard.sources.prometheus import Sample
+from dashboard.sources.prometheus import QUANTILES, Sample
 from dashboard.sources.registry import MeshRegistry
+from dashboard.topology.histogram import parse_le, quantiles
 from dashboard.topology.trafficmap import (
     UNKNOWN_ID,
     Edge,
@@ -165,8 +167,10 @@ def build_prometheus_map(
     results: Mapping[str, Iterable[Sample]],
     taken_at: float,
     window_s: float,
+    latencies: Mapping[str, Iterable[float | None]] | None = None,
 ) -> PrometheusMap:
-    """Build the map of one poll from the answers of `mesh_queries` (see the module docstring).
+    """Build the map of one poll from the answers of `mesh_queries` (see the module docstring);
+    `latencies` (from `edge_latencies`) stand in for the `latency` answer when given.
 
     Every registry node is present whether traffic was seen or not; an edge exists when Prometheus
     has a series for it in the window (rps 0.0 when its rate is 0: idle, not unknown).
@@ -218,7 +222,12 @@ def build_prometheus_map(
                 100.0 * rates.mtls / rates.arrived, 1
             )
 
-    _add_latencies(traffic_map, builder, results)
+    if latencies is None:
+        latencies = edge_latencies(registry, results.get("latency", ()))
+    for edge_id, (p50, p95, p99) in latencies.items():
+        edge = traffic_map.edges.get(edge_id)
+        if edge is not None:  # a latency without requests in the window adds no edge
+            edge.p50_ms, edge.p95_ms, edge.p99_ms = p50, p95, p99
     tls_clusters: dict[str, set[str]] = {}
     for caller, target in mtls_callers:
         node = traffic_map.nodes[caller]
@@ -227,25 +236,35 @@ def build_prometheus_map(
     return PrometheusMap(traffic_map=traffic_map, tls_clusters=tls_clusters)
 
 
-def _add_latencies(
-    traffic_map: TrafficMap, builder: _Builder, results: Mapping[str, Iterable[Sample]]
-) -> None:
-    """p50/p95/p99 (ms) of the edges that carried requests: caller series name a source workload,
-    workload series a destination workload (see `mesh_queries`)."""
-    for key in ("p50", "p95", "p99"):
-        for sample in results.get(key, ()):
-            if not math.isfinite(sample.value):
-                continue
-            labels = sample.labels
-            if labels.get("source_workload"):
-                target = builder.service(labels, add=False)
-                edge_id = None if target is None else f"{builder.caller(labels, add=False)}->{target}"
-            else:
-                pair = builder.workload_edge(labels)
-                edge_id = None if pair is None else f"{pair[0]}->{pair[1]}"
-            edge = traffic_map.edges.get(edge_id) if edge_id else None
-            if edge is not None:
-                setattr(edge, f"{key}_ms", round(sample.value, 3))
+def edge_latencies(registry: MeshRegistry, buckets: Iterable[Sample]) -> dict[str, list[float | None]]:
+    """p50/p95/p99 (ms, rounded to 3 decimals; None where Prometheus's `histogram_quantile` would
+    answer NaN) of each edge, from the `latency` answer of `mesh_queries`: series naming a source
+    workload are caller edges, the others workload edges. Series of one edge are grouped by all
+    their labels but `le`, as `histogram_quantile` groups them; a series whose `le` is not a
+    number is skipped, as Prometheus skips it. Edge ids are those `build_prometheus_map` gives."""
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for labels, value in buckets:
+        bound = parse_le(labels.get("le", ""))
+        if bound is None:
+            continue
+        key = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+        groups.setdefault(key, []).append((bound, value))
+    builder = _Builder(registry, TrafficMap(taken_at=0.0))
+    levels = tuple(QUANTILES.values())
+    latencies: dict[str, list[float | None]] = {}
+    for key, histogram in groups.items():
+        labels = dict(key)
+        if labels.get("source_workload"):
+            target = builder.service(labels, add=False)
+            edge_id = None if target is None else f"{builder.caller(labels, add=False)}->{target}"
+        else:
+            pair = builder.workload_edge(labels)
+            edge_id = None if pair is None else f"{pair[0]}->{pair[1]}"
+        if edge_id is not None:
+            latencies[edge_id] = [
+                round(value, 3) if math.isfinite(value) else None for value in quantiles(levels, histogram)
+            ]
+    return latencies
 
 
 def carry_stale(traffic_map: TrafficMap, previous: TrafficMap) -> None:
