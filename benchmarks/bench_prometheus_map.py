@@ -292,6 +292,7 @@ def profile(path: str) -> None:
     django.setup()
     import orjson
 
+    from dashboard.core.memory import gc_paused
     from dashboard.sources.prometheus import duration_seconds, parse_vector
     from dashboard.topology.appenders import AppenderContext
     from dashboard.topology.poll import decorate
@@ -301,7 +302,11 @@ def profile(path: str) -> None:
     mesh = registry()
     results = {name: parse_vector(answer, name) for name, answer in recorded["answers"].items()}
 
-    def build():
+    def build():  # as poll_prometheus builds: with the collector paused
+        with gc_paused():
+            return build_paused()
+
+    def build_paused():
         latencies = edge_latencies(mesh, results["latency"])
         built = build_prometheus_map(
             mesh, results, recorded["evaluated_at"], duration_seconds(WINDOW), latencies=latencies

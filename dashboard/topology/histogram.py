@@ -43,7 +43,7 @@ def prepare(buckets: Iterable[tuple[float, float]]) -> tuple[list[float], list[f
     """(upper bounds, cumulative counts) sorted, coalesced and made monotonic, ready for
     `quantile_of`; None when Prometheus would answer NaN whatever q is (no `+Inf` bucket, fewer
     than two distinct bounds, or no observation)."""
-    ordered = sorted(buckets, key=lambda bucket: bucket[0])
+    ordered = sorted(buckets)  # by bound; equal bounds are added below, so their order is moot
     if not ordered or ordered[-1][0] != math.inf:
         return None
     bounds: list[float] = []
