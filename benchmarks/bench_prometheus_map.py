@@ -213,7 +213,10 @@ def run() -> list[Figure]:
         finally:
             stop_process(exporter)
     amortised = sum(p["total_ms"] for p in minute) / len(minute)
-    count = {kind: sum(1 for p in minute if p["queried"] == names) for kind, names in MINUTE_KINDS.items()}
+    in_minute = {
+        kind: [p["total_ms"] for p in minute if p["queried"] == names] for kind, names in MINUTE_KINDS.items()
+    }
+    count = {kind: len(times) for kind, times in in_minute.items()}
     figures = [
         Figure(
             f"poll from Prometheus, per poll (amortised over {MINUTE_S:g} s of polls every "
@@ -222,9 +225,15 @@ def run() -> list[Figure]:
             "ms",
             f"<= {TARGET_MS:g} ms",
             amortised <= TARGET_MS,
-            f"mean of {len(minute)} polls: {count['build only']} build-only, {count['rates']} rates, "
-            f"{count['rates + latency']} rates + latency; scrape every {SCRAPE_INTERVAL}, latency every "
-            f"{LATENCY_INTERVAL_S:g} s; {series} request series + {series} histograms",
+            f"mean of {len(minute)} polls: "
+            + ", ".join(
+                f"{count[kind]} {kind} (median {median(in_minute[kind]):.0f} ms)"
+                if in_minute[kind]
+                else f"0 {kind}"
+                for kind in MINUTE_KINDS
+            )
+            + f"; scrape every {SCRAPE_INTERVAL}, latency every {LATENCY_INTERVAL_S:g} s; "
+            f"{series} request series + {series} histograms",
         ),
         Figure(
             "  median poll of that minute",
