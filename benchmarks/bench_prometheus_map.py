@@ -269,7 +269,12 @@ def run() -> list[Figure]:
 
 
 # What a poll of each kind queries (observed["queried"]).
-MINUTE_KINDS = {"build only": (), "rates": ("requests",), "rates + latency": ("latency", "requests")}
+MINUTE_KINDS = {
+    "build only": (),
+    "rates": ("requests",),
+    "latency": ("latency",),  # latency due, no newer scrape
+    "rates + latency": ("latency", "requests"),
+}
 
 
 def record_answers(source, path: str) -> None:
