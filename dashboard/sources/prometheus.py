@@ -7,8 +7,10 @@ duration (seconds), series count, last error and times (epoch seconds) are kept 
 `queries()`, for the health page: users paste the PromQL into their own Prometheus.
 
 `mesh_queries(window)` are the queries the map needs, in Kiali's style: one query per figure for
-the whole mesh (summed by the labels that name an edge), never one per edge; `query_all` sends
-them at once. Thread-safe: the query log is guarded by a lock; queries may run from several threads.
+the whole mesh (summed by the labels that name an edge), never one per edge: the request rates,
+and the latency buckets' rates from which `dashboard.topology.histogram` computes p50/p95/p99
+(one rate() over the buckets instead of one per quantile); `query_all` sends them at once.
+`LATEST_SCRAPE` is the cheap query that tells whether Prometheus can have a newer sample. Thread-safe: the query log is guarded by a lock; queries may run from several threads.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import orjson
@@ -53,11 +55,14 @@ CALLER_LATENCY_LABELS = (
 )
 WORKLOAD_LATENCY_LABELS = ("destination_workload", "destination_workload_namespace")
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+# The newest scrape of any target (epoch seconds): every scrape writes `up` with the timestamp
+# its samples get, one series per target, so this reads one sample per target, not per series.
+LATEST_SCRAPE = "max(timestamp(up))"
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One series of an instant vector: its labels and value (NaN when Prometheus said NaN)."""
+class Sample(NamedTuple):
+    """One series of an instant vector: its labels and value (NaN when Prometheus said NaN).
+    A tuple, not a dataclass: answers hold tens of thousands of them."""
 
     labels: Mapping[str, str]
     value: float
@@ -82,12 +87,35 @@ class QueryRecord:
 
 def mesh_queries(window: str) -> dict[str, str]:
     """The PromQL of one map, by name: `requests` (requests/s by edge, code, flags and mTLS policy,
-    both reporters) and `p50`/`p95`/`p99` (ms; caller edges from the source reporter, workload
-    edges from the destination reporter, joined with `or` so each quantile is one query).
-    `window` is a Prometheus duration (`1m`)."""
-    queries = {
-        "requests": f"sum by ({', '.join(REQUEST_LABELS)}) (rate(istio_requests_total[{window}]))",
-    }
+    both reporters) and `latency` (the rate of each latency bucket, by `le`, of caller edges from
+    the source reporter and of workload edges from the destination reporter, joined with `or`:
+    one query, one rate() per bucket series). `window` is a Prometheus duration (`1m`)."""
+    return {"requests": requests_query(window), "latency": latency_query(window)}
+
+
+def requests_query(window: str) -> str:
+    """Requests/s of every edge by code, flags and mTLS policy, both reporters."""
+    return f"sum by ({', '.join(REQUEST_LABELS)}) (rate(istio_requests_total[{window}]))"
+
+
+def latency_query(window: str) -> str:
+    """Bucket rates (requests/s by `le`, ms) of caller edges (source reporter) and workload edges
+    (destination reporter), the inputs of `histogram_quantile` for both groupings."""
+    bucket = "istio_request_duration_milliseconds_bucket"
+    caller = (
+        f'sum by (le, {", ".join(CALLER_LATENCY_LABELS)}) (rate({bucket}{{reporter="source"}}[{window}]))'
+    )
+    workload = (
+        f"sum by (le, {', '.join(WORKLOAD_LATENCY_LABELS)}) "
+        f'(rate({bucket}{{reporter="destination"}}[{window}]))'
+    )
+    return f"{caller} or {workload}"
+
+
+def quantile_queries(window: str) -> dict[str, str]:
+    """The same latencies computed by Prometheus (`histogram_quantile` per quantile): what users
+    paste into their own Prometheus, and the reference the dashboard's computation is tested on."""
+    queries = {}
     bucket = "istio_request_duration_milliseconds_bucket"
     for name, q in QUANTILES.items():
         caller = (
@@ -111,12 +139,12 @@ def parse_vector(document: Any, where: str) -> list[Sample]:
     if data.get("resultType") != "vector":
         raise SourceError(f"{where}: expected a vector, got {data.get('resultType')!r}")
     samples = []
-    for series in data.get("result") or ():
-        try:
-            value = float(series["value"][1])
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise SourceError(f"{where}: a series without a numeric value") from None
-        samples.append(Sample(labels=series.get("metric") or {}, value=value))
+    append = samples.append  # tens of thousands of series per answer: no per-series lookups
+    try:
+        for series in data.get("result") or ():
+            append(Sample(series.get("metric") or {}, float(series["value"][1])))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise SourceError(f"{where}: a series without a numeric value") from None
     return samples
 
 

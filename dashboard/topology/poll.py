@@ -13,17 +13,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from dashboard.core.memory import gc_paused
 from dashboard.sources.envoy import EnvoyAdmin
 from dashboard.sources.errors import SourceError
-from dashboard.sources.prometheus import PrometheusSource, duration_seconds, merge_records, mesh_queries
+from dashboard.sources.prometheus import (
+    LATEST_SCRAPE,
+    REQUEST_LABELS,
+    PrometheusSource,
+    Sample,
+    duration_seconds,
+    merge_records,
+    mesh_queries,
+)
 from dashboard.sources.registry import MeshRegistry, NodeStatus, RegistrySource, parse_registry
 from dashboard.sources.routestore import RouteStore
 from dashboard.topology.appenders import AppenderContext, HealthThresholds, run_appenders
 from dashboard.topology.envoystats import NodeSample, parse_inbound_counters, parse_stats
 from dashboard.topology.layout import assign_positions
-from dashboard.topology.prommap import build_prometheus_map, carry_stale
+from dashboard.topology.prommap import build_prometheus_map, carry_stale, edge_latencies
 from dashboard.topology.state import PollState
 from dashboard.topology.tls import tls_cluster_names
 from dashboard.topology.trafficmap import TrafficMap, add_registry_nodes, build_traffic_map
@@ -258,6 +269,36 @@ def poll_once(
     return traffic_map
 
 
+def latest_scrape(prometheus: PrometheusSource, at: float) -> float | None:
+    """The newest scrape time Prometheus holds (epoch seconds, `LATEST_SCRAPE`), or None when it
+    cannot say (no target, or the query failed: then the caller must not assume nothing changed)."""
+    try:
+        samples = prometheus.query(LATEST_SCRAPE, "latest_scrape", at)
+    except SourceError:
+        return None
+    return samples[0].value if samples else None
+
+
+def _pack(value: Any) -> str:
+    """`value` as one orjson document in a string: the state's own JSON encoder would walk the
+    thousands of rows of a kept answer at every save and load (~100 ms each); a string it copies."""
+    return orjson.dumps(value).decode()
+
+
+def _unpack(packed: str | None) -> Any:
+    return None if packed is None else orjson.loads(packed)
+
+
+def _rows(samples: list[Sample]) -> list[list]:
+    """Request samples as compact rows (label values in REQUEST_LABELS order, then the value),
+    the form they are kept in between scrapes."""
+    return [[*(s.labels.get(name, "") for name in REQUEST_LABELS), s.value] for s in samples]
+
+
+def _samples(rows: list[list]) -> list[Sample]:
+    return [Sample(dict(zip(REQUEST_LABELS, row, strict=False)), row[-1]) for row in rows]
+
+
 def poll_prometheus(
     registry_source: RegistrySource,
     prometheus: PrometheusSource,
@@ -267,36 +308,87 @@ def poll_prometheus(
     route_store: RouteStore | None = None,
     observed: dict | None = None,
     window: str = "1m",
+    latency_interval_s: float = 10.0,
 ) -> TrafficMap:
     """`poll_once` with the telemetry from Prometheus instead of every Envoy (cluster mode).
 
     The registry and sidecar status still come from `registry_source`; no Envoy is read. The
-    queries of `mesh_queries(window)` run at one evaluation time. When the request rates fail the
-    map keeps the last map's edges, stale, and lists "prometheus" in `stale_sources`; when only a
-    latency quantile fails, the edges have no such latency this poll and "prometheus:latency" is
-    listed. The query log (PromQL, last
-    duration and error) is kept in `state` under "prometheus_queries" for the health page.
-    `observed` gets `sources` and `phases` as in `poll_once`.
+    queries of `mesh_queries(window)` run at one evaluation time, but not every poll, because
+    Prometheus's data changes only once per scrape:
+      - `requests` is re-run only when `latest_scrape` is newer than the scrape its kept answer
+        saw, when that cannot be known, or when the kept answer is `latency_interval_s` old (the
+        window slides even without scrapes); between, the kept answer is used. Until a scrape's
+        `up` lands (it is written after the scrape's samples) a poll may use the previous answer:
+        the next poll catches up;
+      - `latency` (the bucket rates; p50/p95/p99 are computed here) is re-run at most every
+        `latency_interval_s` seconds; between, the latencies computed last time are used.
+    Kept answers live in `state` ("prometheus_rates", "prometheus_latency"), so any worker may
+    poll; their age (seconds since they were queried) is in `state` under "prometheus_ages" and in
+    `observed["ages_s"]`. The map is saved as "prometheus_last_map" (packed like the kept answers)
+    when an answer came: its edges change only then. When the request rates fail the map keeps the last map's edges, stale,
+    and lists "prometheus" in `stale_sources`; when only the latency query fails, the edges have no
+    latency this poll and "prometheus:latency" is listed. The query log (PromQL, last duration and
+    error) is kept in `state` under "prometheus_queries" for the health page. `observed` gets
+    `sources`, `phases` as in `poll_once`, and `queried` (the names of the queries run this poll).
     """
     phases = PhaseTimer()
     stale_sources: list[str] = []
     registry, status, status_stale = read_registry(registry_source, state, stale_sources)
     phases.done("registry")
     taken_at = clock()
-    answered, failed = prometheus.query_all(mesh_queries(window), at=taken_at)
-    # Without the request rates there is no map to build; without a latency query the rates are
-    # still fresh and only that figure is missing this poll.
-    results = answered if "requests" in answered else None
-    if results is None:
+    kept_rates = _unpack(state.load("prometheus_rates"))
+    kept_latency = _unpack(state.load("prometheus_latency"))
+    scraped_at = latest_scrape(prometheus, taken_at)
+    queries = mesh_queries(window)
+    if not (
+        kept_rates is not None
+        and scraped_at is not None
+        and scraped_at <= kept_rates["scraped_at"]
+        and taken_at - kept_rates["queried_at"] < latency_interval_s
+    ):
+        kept_rates = None
+    else:
+        del queries["requests"]
+    if kept_latency is not None and 0 <= taken_at - kept_latency["queried_at"] < latency_interval_s:
+        del queries["latency"]
+    else:
+        kept_latency = None
+    answered, _failed = prometheus.query_all(queries, at=taken_at) if queries else ({}, {})
+    if "requests" in answered:
+        kept_rates = {
+            "scraped_at": scraped_at or 0.0,
+            "queried_at": taken_at,
+            "rows": _rows(answered["requests"]),
+        }
+        state.save("prometheus_rates", _pack(kept_rates))
+    if "latency" in answered:
+        kept_latency = {"queried_at": taken_at, "edges": edge_latencies(registry, answered["latency"])}
+        state.save("prometheus_latency", _pack(kept_latency))
+    # Without the request rates there is no map to build; without the latency query the rates are
+    # still fresh and only the latencies are missing this poll.
+    if kept_rates is None:
         stale_sources.append("prometheus")
-    elif failed:
+    elif kept_latency is None:
         stale_sources.append("prometheus:latency")
+    ages = {
+        name: round(taken_at - kept["queried_at"], 3)
+        for name, kept in (("requests", kept_rates), ("latency", kept_latency))
+        if kept is not None
+    }
+    state.save("prometheus_ages", ages)
     state.save("prometheus_queries", merge_records(state.load("prometheus_queries"), prometheus.queries()))
     phases.done("prometheus")
 
     with gc_paused():
-        if results is not None:
-            built = build_prometheus_map(registry, results, taken_at, duration_seconds(window))
+        if kept_rates is not None:
+            requests = answered["requests"] if "requests" in answered else _samples(kept_rates["rows"])
+            built = build_prometheus_map(
+                registry,
+                {"requests": requests},
+                taken_at,
+                duration_seconds(window),
+                latencies=kept_latency["edges"] if kept_latency is not None else {},
+            )
             traffic_map, tls_clusters = built.traffic_map, built.tls_clusters
             saved_tls = {name: sorted(clusters) for name, clusters in tls_clusters.items()}
             if saved_tls != state.load("prometheus_tls"):
@@ -304,7 +396,7 @@ def poll_prometheus(
         else:
             traffic_map = TrafficMap(taken_at=taken_at)
             add_registry_nodes(traffic_map, registry)
-            last = state.load("last_map")
+            last = _unpack(state.load("prometheus_last_map"))
             if last:
                 carry_stale(traffic_map, TrafficMap.from_dict(last))
             tls_clusters = {name: set(names) for name, names in (state.load("prometheus_tls") or {}).items()}
@@ -321,9 +413,16 @@ def poll_prometheus(
     traffic_map.stale_sources = stale_sources
     if positions != previous_positions:
         state.save("positions", positions)
-    state.save("last_map", traffic_map.to_dict())
+    # The last map is what a failing Prometheus carries over (its edges, stale). Its edges change
+    # only with an answer, so it is saved when one came (the state's JSON encoder took ~200 ms
+    # over a 5,000-edge map; packed, ~10 ms).
+    if answered or kept_rates is None or state.load("prometheus_last_map_at") is None:
+        state.save("prometheus_last_map", _pack(traffic_map.to_dict()))
+        state.save("prometheus_last_map_at", taken_at)
     phases.done("build")
     if observed is not None:
         observed["sources"] = ["registry", "status", "prometheus"]
         observed["phases"] = phases.seconds
+        observed["queried"] = sorted(queries)
+        observed["ages_s"] = ages
     return traffic_map

@@ -1,8 +1,9 @@
 """The TrafficMap from Prometheus answers over Istio's standard metrics (pure: no I/O, no Django).
 
 Input: the samples of `dashboard.sources.prometheus.mesh_queries` (`requests`: requests/s of
-`istio_requests_total` summed by edge, code, flags and mTLS policy, both reporters; `p50`/`p95`/
-`p99`: ms). Output: the same map `trafficmap.build_traffic_map` builds from Envoy counters, so the
+`istio_requests_total` summed by edge, code, flags and mTLS policy, both reporters; `latency`: the
+rate of each latency bucket by `le`, ms), or latencies already computed from such an answer by
+`edge_latencies` (edge id -> p50/p95/p99 ms, kept between latency queries). Output: the same map `trafficmap.build_traffic_map` builds from Envoy counters, so the
 appenders run unchanged:
 
   caller -> service     from what the caller's sidecar reported (`reporter="source"`), as Envoy's
@@ -29,9 +30,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
-from dashboard.sources.prometheus import Sample
+from dashboard.sources.prometheus import (
+    CALLER_LATENCY_LABELS,
+    QUANTILES,
+    WORKLOAD_LATENCY_LABELS,
+    Sample,
+)
 from dashboard.sources.registry import MeshRegistry
+from dashboard.topology.histogram import parse_le, quantiles
 from dashboard.topology.trafficmap import (
     UNKNOWN_ID,
     Edge,
@@ -71,21 +79,29 @@ class _Rates:
 
 
 def _classify(rates: _Rates, labels: Mapping[str, str], value: float, workload_edge: bool) -> None:
-    code = labels.get("response_code", "")
-    flags = set(labels.get("response_flags", "").split(","))
+    counts = rates.counts
+    for key in _counter_keys(
+        labels.get("response_code", ""), labels.get("response_flags", ""), workload_edge
+    ):
+        counts[key] = counts.get(key, 0.0) + value
+
+
+@lru_cache(maxsize=4096)
+def _counter_keys(code: str, flags_text: str, workload_edge: bool) -> tuple[str, ...]:
+    """The counters one series adds its rate to. Cached: a mesh has few (code, flags) pairs and
+    many series, so each pair is classified once."""
+    flags = set(flags_text.split(","))
     if workload_edge and code == "403" and "RBAC" in flags:
-        rates.add("denied", value)  # refused by the sidecar: the app never saw it
-        return
-    rates.add("total", value)
+        return ("denied",)  # refused by the sidecar: the app never saw it
+    keys = ["total"]
     if len(code) == 3 and code[0] in "2345":
-        rates.add(f"{code[0]}xx", value)
+        keys.append(f"{code[0]}xx")
     if code == "403" and not workload_edge:
-        rates.add("denied", value)
+        keys.append("denied")
     if code == "429" or "RL" in flags:
-        rates.add("rate_limited", value)
-    for flag, key in FLAG_COUNTERS.items():
-        if flag in flags:
-            rates.add(key, value)
+        keys.append("rate_limited")
+    keys.extend(key for flag, key in FLAG_COUNTERS.items() if flag in flags)
+    return tuple(keys)
 
 
 class _Builder:
@@ -165,8 +181,10 @@ def build_prometheus_map(
     results: Mapping[str, Iterable[Sample]],
     taken_at: float,
     window_s: float,
+    latencies: Mapping[str, Iterable[float | None]] | None = None,
 ) -> PrometheusMap:
-    """Build the map of one poll from the answers of `mesh_queries` (see the module docstring).
+    """Build the map of one poll from the answers of `mesh_queries` (see the module docstring);
+    `latencies` (from `edge_latencies`) stand in for the `latency` answer when given.
 
     Every registry node is present whether traffic was seen or not; an edge exists when Prometheus
     has a series for it in the window (rps 0.0 when its rate is 0: idle, not unknown).
@@ -218,7 +236,12 @@ def build_prometheus_map(
                 100.0 * rates.mtls / rates.arrived, 1
             )
 
-    _add_latencies(traffic_map, builder, results)
+    if latencies is None:
+        latencies = edge_latencies(registry, results.get("latency", ()))
+    for edge_id, (p50, p95, p99) in latencies.items():
+        edge = traffic_map.edges.get(edge_id)
+        if edge is not None:  # a latency without requests in the window adds no edge
+            edge.p50_ms, edge.p95_ms, edge.p99_ms = p50, p95, p99
     tls_clusters: dict[str, set[str]] = {}
     for caller, target in mtls_callers:
         node = traffic_map.nodes[caller]
@@ -227,25 +250,50 @@ def build_prometheus_map(
     return PrometheusMap(traffic_map=traffic_map, tls_clusters=tls_clusters)
 
 
-def _add_latencies(
-    traffic_map: TrafficMap, builder: _Builder, results: Mapping[str, Iterable[Sample]]
-) -> None:
-    """p50/p95/p99 (ms) of the edges that carried requests: caller series name a source workload,
-    workload series a destination workload (see `mesh_queries`)."""
-    for key in ("p50", "p95", "p99"):
-        for sample in results.get(key, ()):
-            if not math.isfinite(sample.value):
-                continue
-            labels = sample.labels
-            if labels.get("source_workload"):
-                target = builder.service(labels, add=False)
-                edge_id = None if target is None else f"{builder.caller(labels, add=False)}->{target}"
-            else:
-                pair = builder.workload_edge(labels)
-                edge_id = None if pair is None else f"{pair[0]}->{pair[1]}"
-            edge = traffic_map.edges.get(edge_id) if edge_id else None
-            if edge is not None:
-                setattr(edge, f"{key}_ms", round(sample.value, 3))
+def edge_latencies(registry: MeshRegistry, buckets: Iterable[Sample]) -> dict[str, list[float | None]]:
+    """p50/p95/p99 (ms, rounded to 3 decimals; None where Prometheus's `histogram_quantile` would
+    answer NaN) of each edge, from the `latency` answer of `mesh_queries`: series naming a source
+    workload are caller edges, the others workload edges. Series are grouped by the labels the
+    query sums by (`CALLER_LATENCY_LABELS` and `WORKLOAD_LATENCY_LABELS`; every label but `le`, as
+    `histogram_quantile` groups them); a series whose `le` is not a number is skipped, as Prometheus
+    skips it. Edge ids are those `build_prometheus_map` gives."""
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    first_labels: dict[tuple, Mapping[str, str]] = {}
+    bounds: dict[str, float | None] = {}  # a histogram has a handful of `le` values: parse each once
+    for labels, value in buckets:
+        text = labels.get("le", "")
+        bound = bounds[text] if text in bounds else bounds.setdefault(text, parse_le(text))
+        if bound is None:
+            continue
+        get = labels.get
+        key = (get(_SW), get(_SWN), get(_DSN), get(_DSNS), get(_DW), get(_DWN))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+            first_labels[key] = labels
+        group.append((bound, value))
+    builder = _Builder(registry, TrafficMap(taken_at=0.0))
+    levels = tuple(QUANTILES.values())
+    latencies: dict[str, list[float | None]] = {}
+    for key, histogram in groups.items():
+        labels = first_labels[key]
+        if labels.get("source_workload"):
+            target = builder.service(labels, add=False)
+            edge_id = None if target is None else f"{builder.caller(labels, add=False)}->{target}"
+        else:
+            pair = builder.workload_edge(labels)
+            edge_id = None if pair is None else f"{pair[0]}->{pair[1]}"
+        if edge_id is not None:
+            latencies[edge_id] = [
+                round(value, 3) if math.isfinite(value) else None for value in quantiles(levels, histogram)
+            ]
+    return latencies
+
+
+# The labels both groupings of the latency query sum by; spelled out, not looped over: this runs
+# once per bucket series (tens of thousands).
+_SW, _SWN, _DSN, _DSNS = CALLER_LATENCY_LABELS
+_DW, _DWN = WORKLOAD_LATENCY_LABELS
 
 
 def carry_stale(traffic_map: TrafficMap, previous: TrafficMap) -> None:

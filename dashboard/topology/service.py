@@ -59,7 +59,13 @@ def poll_and_publish(
                 prometheus = prometheus or configured.prometheus_source()
                 window = settings.PROMETHEUS_RATE_WINDOW
                 traffic_map = poll_prometheus(
-                    registry_source, prometheus, state, poll_config(), window=window, **common
+                    registry_source,
+                    prometheus,
+                    state,
+                    poll_config(),
+                    window=window,
+                    latency_interval_s=settings.PROMETHEUS_LATENCY_INTERVAL_SECONDS,
+                    **common,
                 )
             else:
                 envoy = envoy or configured.envoy_admin()

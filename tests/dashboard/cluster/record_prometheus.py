@@ -2,8 +2,10 @@
 fixture): `python -m tests.dashboard.cluster.record_prometheus` (needs the `prometheus` binary).
 
 Starts the test exporter with `istio_traffic.bookinfo_flows()`, lets Prometheus scrape it for
-two windows, runs `mesh_queries` at one evaluation time and writes the untouched JSON answers to
-tests/dashboard/fixtures/prometheus_bookinfo.json together with the window and evaluation time.
+two windows, runs `mesh_queries` and, for reference, Prometheus's own `histogram_quantile` of the
+same buckets (`quantile_queries`, as `histogram_quantile:<name>`) at one evaluation time and
+writes the untouched JSON answers to tests/dashboard/fixtures/prometheus_bookinfo.json together
+with the window and evaluation time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from dashboard.sources.http import get_json
-from dashboard.sources.prometheus import duration_seconds, mesh_queries
+from dashboard.sources.prometheus import duration_seconds, mesh_queries, quantile_queries
 from tests.dashboard.cluster.istio_traffic import WINDOW, bookinfo_flows
 from tests.support.prometheus import IstioExporter, start_prometheus, wait_for_series
 
@@ -33,7 +35,10 @@ def record() -> dict:
                 name: get_json(
                     f"{prometheus.url}/api/v1/query?{urlencode({'query': promql, 'time': at})}", 10.0
                 )
-                for name, promql in mesh_queries(WINDOW).items()
+                for name, promql in {
+                    **mesh_queries(WINDOW),
+                    **{f"histogram_quantile:{k}": v for k, v in quantile_queries(WINDOW).items()},
+                }.items()
             }
     finally:
         exporter.close()

@@ -9,10 +9,15 @@ machine that lag varies by up to ~250 ms between scrapes, i.e. up to ~3% of a 10
 
 from __future__ import annotations
 
+import time
+from urllib.parse import urlencode
+
+import orjson
 import pytest
 
 from dashboard.sources.errors import SourceError
-from dashboard.sources.prometheus import PrometheusSource
+from dashboard.sources.http import get_bytes
+from dashboard.sources.prometheus import PrometheusSource, latency_query, quantile_queries
 from dashboard.sources.registry import StaticRegistry
 from dashboard.topology.poll import poll_prometheus
 from dashboard.topology.state import MemoryPollState
@@ -60,7 +65,8 @@ def test_map_rates_errors_and_mtls_match_the_exporter(live, bookinfo_recording):
     reviews = traffic_map.edges["wl:productpage-v1->svc:reviews"]
     assert reviews.timeouts_per_s == pytest.approx(0.2, rel=REL)
     assert reviews.health == "degraded"  # 6.9% 5xx: between the default 1% and 20%
-    # All requests into reviews take 30 ms: histogram_quantile interpolates in the (25, 50] bucket.
+    # Requests into reviews take 30 ms but the fast 503s (3 ms): the quantiles interpolate in
+    # the (25, 50] bucket.
     assert 25.0 < reviews.p50_ms <= 50.0 and 25.0 < reviews.p99_ms <= 50.0
     assert traffic_map.edges["svc:ratings->wl:ratings-v1"].mtls_pct == pytest.approx(50.0, abs=2.5)
     details = traffic_map.edges["svc:details->wl:details-v1"]
@@ -143,7 +149,7 @@ def test_a_failing_latency_query_keeps_the_rates_fresh(live, bookinfo_recording,
     from dashboard.topology import poll
 
     _exporter, prometheus = live
-    broken = {**promql.mesh_queries(WINDOW), "p99": "histogram_quantile(0.99, sum by ("}
+    broken = {**promql.mesh_queries(WINDOW), "latency": "sum by (le, "}
     monkeypatch.setattr(poll, "mesh_queries", lambda window: broken)
     traffic_map = poll_prometheus(
         registry_source(bookinfo_recording),
@@ -154,4 +160,68 @@ def test_a_failing_latency_query_keeps_the_rates_fresh(live, bookinfo_recording,
     assert traffic_map.stale_sources == ["prometheus:latency"]
     edge = traffic_map.edges[f"gw:{GATEWAY}->svc:productpage"]
     assert not edge.stale and edge.rps == pytest.approx(10.0, rel=REL)
-    assert edge.p50_ms is not None and edge.p99_ms is None
+    assert edge.p50_ms is None and edge.p99_ms is None
+
+
+def test_latencies_equal_prometheuss_own_histogram_quantile(live):
+    """The bucket rates and Prometheus's histogram_quantile of them, both asked of the real
+    Prometheus at one evaluation time (so over the same samples), give the same quantiles."""
+    from tests.dashboard.cluster.test_prometheus_histogram import (
+        assert_same_quantiles,
+        computed_and_prometheus,
+    )
+
+    _exporter, prometheus = live
+    queries = {"latency": latency_query(WINDOW)}
+    queries.update({f"histogram_quantile:{k}": v for k, v in quantile_queries(WINDOW).items()})
+    at = time.time()
+    documents = {
+        name: orjson.loads(
+            get_bytes(f"{prometheus.url}/api/v1/query?{urlencode({'query': promql, 'time': at})}", 10.0)
+        )
+        for name, promql in queries.items()
+    }
+    ours, theirs = computed_and_prometheus(documents)
+    assert_same_quantiles(ours, theirs)
+    assert len(theirs["p99"]) >= 10
+
+
+def test_between_scrapes_and_latency_queries_a_poll_reuses_the_kept_answers(live, bookinfo_recording):
+    """A latency interval far longer than the test: only the first poll queries latency; rates are
+    re-queried only when Prometheus holds a newer scrape (1 s scrape interval here)."""
+    _exporter, prometheus = live
+    source = PrometheusSource(prometheus.url, 5.0)
+    state = MemoryPollState()
+    registry = registry_source(bookinfo_recording)
+    first: dict = {}
+    poll_prometheus(registry, source, state, window=WINDOW, observed=first, latency_interval_s=3600.0)
+    assert first["queried"] == ["latency", "requests"] and first["ages_s"] == {
+        "requests": 0.0,
+        "latency": 0.0,
+    }
+    clock_at = time.time()
+    later: dict = {}
+    traffic_map = poll_prometheus(
+        registry,
+        source,
+        state,
+        window=WINDOW,
+        observed=later,
+        latency_interval_s=3600.0,
+        clock=lambda: clock_at,
+    )
+    assert "latency" not in later["queried"] and later["ages_s"]["latency"] > 0
+    assert traffic_map.stale_sources == []
+    assert traffic_map.edges["wl:productpage-v1->svc:reviews"].p50_ms is not None
+    # The same instant again: no scrape can be newer than the one the kept rates saw.
+    again: dict = {}
+    poll_prometheus(
+        registry,
+        source,
+        state,
+        window=WINDOW,
+        observed=again,
+        latency_interval_s=3600.0,
+        clock=lambda: clock_at,
+    )
+    assert again["queried"] == []

@@ -14,6 +14,7 @@ from dashboard.sources.prometheus import (
     merge_records,
     mesh_queries,
     parse_vector,
+    quantile_queries,
 )
 from dashboard.topology.appenders import AppenderContext
 from dashboard.topology.poll import decorate
@@ -61,6 +62,20 @@ def series(reporter, source, service, workload, value, code="200", flags="-", po
         },
         value=value,
     )
+
+
+def buckets(labels, rate, bounds=("1", "5", "10", "25", "50", "+Inf")):
+    """The bucket rates of one edge's histogram with every request in its lowest bucket."""
+    return [Sample(labels={**labels, "le": le}, value=rate) for le in bounds]
+
+
+def test_latencies_computed_elsewhere_stand_in_for_the_bucket_answer(registry):
+    results = {"requests": [series("source", "productpage-v1", "details", "details-v1", 4.0)]}
+    latencies = {"wl:productpage-v1->svc:details": [1.0, 2.0, 3.0], "wl:nobody->svc:details": [1, 1, 1]}
+    built = build_prometheus_map(registry, results, taken_at=1000.0, window_s=10.0, latencies=latencies)
+    edge = built.traffic_map.edges["wl:productpage-v1->svc:details"]
+    assert (edge.p50_ms, edge.p95_ms, edge.p99_ms) == (1.0, 2.0, 3.0)
+    assert set(built.traffic_map.edges) == {"wl:productpage-v1->svc:details"}
 
 
 def test_recorded_answers_give_the_exporters_rates_errors_and_mtls(recorded, registry):
@@ -126,7 +141,8 @@ def test_unknown_external_and_unregistered_nodes(registry):
             series("source", "batch-job", "ratings", "ratings-v1", 2.0),
             series("destination", "unknown", "unknown", "unknown", 5.0),  # Istio could not name it
         ],
-        "p50": [Sample(labels={"destination_workload": "ratings-v1"}, value=math.nan)],
+        # No request of batch-job's in the window's buckets: histogram_quantile would say NaN.
+        "latency": buckets({"source_workload": "batch-job", "destination_service_name": "ratings"}, 0.0),
     }
     traffic_map = decorated(registry, results).traffic_map
     assert traffic_map.nodes["svc:api.example.com"].flags == ["external"]
@@ -162,11 +178,15 @@ def test_carry_stale_keeps_edges_whose_ends_exist(recorded, registry):
 
 def test_mesh_queries_are_one_per_figure_for_the_whole_mesh():
     queries = mesh_queries("1m")
-    assert set(queries) == {"requests", "p50", "p95", "p99"}
+    assert set(queries) == {"requests", "latency"}
     assert "rate(istio_requests_total[1m])" in queries["requests"]
     assert "connection_security_policy" in queries["requests"]
-    assert queries["p99"].startswith("histogram_quantile(0.99, sum by (le, source_workload")
-    assert 'reporter="destination"' in queries["p95"]
+    # One rate() per bucket series for all three quantiles, in both groupings.
+    assert queries["latency"].count("rate(istio_request_duration_milliseconds_bucket") == 2
+    assert queries["latency"].startswith("sum by (le, source_workload")
+    assert 'reporter="destination"' in queries["latency"] and "histogram_quantile" not in queries["latency"]
+    reference = quantile_queries("1m")
+    assert reference["p99"].startswith("histogram_quantile(0.99, sum by (le, source_workload")
 
 
 @pytest.mark.parametrize(
@@ -252,8 +272,6 @@ def test_merge_records_keeps_the_last_success_and_the_last_error():
 
 def test_a_latency_without_requests_adds_no_node_or_edge(registry):
     labels = {"source_workload": "cron-job", "destination_service_name": "billing"}
-    traffic_map = decorated(
-        registry, {"requests": [], "p50": [Sample(labels=labels, value=12.0)]}
-    ).traffic_map
+    traffic_map = decorated(registry, {"requests": [], "latency": buckets(labels, 2.0)}).traffic_map
     assert "wl:cron-job" not in traffic_map.nodes and "svc:billing" not in traffic_map.nodes
     assert traffic_map.edges == {}

@@ -31,6 +31,7 @@ def test_cluster_mode_reads_prometheus(monkeypatch):
         monkeypatch, MESHSCOPE_CLUSTER="kubernetes", MESHSCOPE_PROMETHEUS_URL="http://prometheus:9090"
     )
     assert settings.TELEMETRY_SOURCE == "prometheus"
+    assert settings.PROMETHEUS_LATENCY_INTERVAL_SECONDS == 10.0
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,8 @@ def test_cluster_mode_reads_prometheus(monkeypatch):
         ({"MESHSCOPE_PROMETHEUS_RATE_WINDOW": "1.5m"}, "MESHSCOPE_PROMETHEUS_RATE_WINDOW"),
         ({"MESHSCOPE_TRACES_KIND": "tempo"}, "MESHSCOPE_TRACES_KIND"),
         ({"MESHSCOPE_PROMETHEUS_TIMEOUT": "0"}, "MESHSCOPE_PROMETHEUS_TIMEOUT"),
+        ({"MESHSCOPE_PROMETHEUS_LATENCY_INTERVAL": "-1"}, "MESHSCOPE_PROMETHEUS_LATENCY_INTERVAL"),
+        ({"MESHSCOPE_PROMETHEUS_LATENCY_INTERVAL": "often"}, "MESHSCOPE_PROMETHEUS_LATENCY_INTERVAL"),
     ],
 )
 def test_bad_values_are_refused_by_name(monkeypatch, env, fragment):
