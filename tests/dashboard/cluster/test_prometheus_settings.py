@@ -31,7 +31,7 @@ def test_cluster_mode_reads_prometheus(monkeypatch):
         monkeypatch, MESHSCOPE_CLUSTER="kubernetes", MESHSCOPE_PROMETHEUS_URL="http://prometheus:9090"
     )
     assert settings.TELEMETRY_SOURCE == "prometheus"
-    assert settings.PROMETHEUS_LATENCY_INTERVAL_SECONDS == 10.0
+    assert settings.PROMETHEUS_LATENCY_INTERVAL_SECONDS == 15.0
 
 
 @pytest.mark.parametrize(
