@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run mesh test test-postgres test-fast bench lint format clean kube-apiserver
+.PHONY: install run mesh test test-deps test-postgres test-fast bench lint format clean kube-apiserver
 
 install: $(STAMP)
 
@@ -52,6 +52,11 @@ test-postgres: $(STAMP)
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	  test "$$MESHSCOPE_REQUIRE_POSTGRES" != 1; \
 	fi
+
+# What only Debian can provide for the whole suite (as root): Chromium, Prometheus, and a
+# kube-apiserver built from Debian's source (below). Without them those tests are skipped, loudly.
+test-deps:
+	tests/support/install_test_deps.sh
 
 # A real kube-apiserver for the cluster-mode tests, built from Debian's source package (as root, ~6 min
 # the first time; cached under ~/.cache/meshscope). Without one, those tests are skipped loudly.

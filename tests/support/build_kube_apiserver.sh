@@ -23,12 +23,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
+. "$(dirname "$0")/apt_quiet.sh"
 if ! command -v go >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1 \
    || [ ! -d /usr/share/gocode/src/github.com/modern-go/reflect2 ]; then
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends golang-go etcd-server \
-    golang-github-modern-go-reflect2-dev ca-certificates make rsync >&2
+  apt_install --no-install-recommends golang-go etcd-server golang-github-modern-go-reflect2-dev \
+    ca-certificates make rsync
 fi
 [ -x "$BINARY" ] && { echo "$BINARY"; exit 0; }
 
