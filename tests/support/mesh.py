@@ -131,7 +131,9 @@ class RunningMesh:
 
     def reset(self) -> None:
         """Back to no routing or security resources (VirtualServices first: they reference the
-        rules' subsets)."""
+        rules' subsets), with BookInfo whole again: the mesh is shared by a test worker's session,
+        and a test before may have stopped and restarted an app or a sidecar, which comes back
+        asynchronously (readiness, backoff)."""
         for plural in RESET_ORDER:
             items = self.session.get(f"{self.api_url}/api/v1/{plural}", timeout=10).json()["items"]
             for item in items:
@@ -139,6 +141,19 @@ class RunningMesh:
                 response = self.delete(plural, metadata["name"], namespace=metadata["namespace"])
                 assert response.status_code == 200, response.text
         wait_until(self.all_in_sync, timeout=20, what="every proxy ACKs the reset config")
+        wait_until(lambda: self.status()["ready"], timeout=30, what="every process ready again")
+        wait_until(self.bookinfo_whole, timeout=30, what="every BookInfo service answering")
+
+    def bookinfo_whole(self, pages: int = 3) -> bool:
+        """`pages` product pages in a row show details, reviews and ratings (none unavailable);
+        three cover reviews v1, v2 and v3 under round robin (only v2 and v3 call ratings)."""
+        for _ in range(pages):
+            page = self.page()
+            if page.status_code != 200 or any(
+                text in page.text for text in (DETAILS_UNAVAILABLE, REVIEWS_UNAVAILABLE, RATINGS_UNAVAILABLE)
+            ):
+                return False
+        return True
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         """Run the `meshcore` command against this mesh, as a user would (MESHCORE_STATE_DIR set)."""
