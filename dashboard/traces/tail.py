@@ -3,10 +3,11 @@
 Plain functions, no Django: the Celery task (dashboard/traces/tasks.py) calls `tail_once` with the
 trace source and the Redis state; tests and benchmarks pass their own.
 
-The rule for "complete": a trace is complete when its root span has arrived (a span is reported
-when it ends, so the request at the edge is over), or else when its span count stayed the same for
-at least `quiet_s` seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that
-long. A span that arrives after its trace was announced (another sidecar flushing later) announces
+The rule for "complete": a trace is complete when it looks whole — its root span has arrived (a
+span is reported when it ends, so the request at the edge is over) and every server half has the
+client half it shares its id with (each sidecar flushes its own spans, so a caller's sidecar may
+report after its callees') — or else when its span count stayed the same for at least `quiet_s`
+seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that long. A span that arrives after its trace was announced (another sidecar flushing later) announces
 the trace again with its new summary: the browser replaces the row. Each read asks the source for
 the traces that started in the last `window_s` seconds (default 15 s; a request whose spans arrive
 later than that after its start is not tailed) and compares their span counts with the ones
@@ -65,9 +66,12 @@ class TailResult:
     status: dict[str, Any] = field(default_factory=dict)
 
 
-def has_root(spans: list[dict[str, Any]]) -> bool:
-    """Whether the trace's root span (no parent, not a shared server half) has been reported."""
-    return any("parentId" not in span and not span.get("shared") for span in spans)
+def looks_whole(spans: list[dict[str, Any]]) -> bool:
+    """Whether the trace's root span (no parent, not a shared server half) has been reported and
+    every shared server half's client half (same span id, reported by the caller) has too."""
+    own_ids = {span.get("id") for span in spans if not span.get("shared")}
+    has_root = any("parentId" not in span and not span.get("shared") for span in spans)
+    return has_root and all(span.get("id") in own_ids for span in spans if span.get("shared"))
 
 
 def completed_event(trace: Any) -> dict[str, Any]:
@@ -114,7 +118,7 @@ def tail_once(
                     changed.append(spans)  # late spans: announce the trace again
                 continue
             seen = pending.get(trace_id)
-            if has_root(spans):
+            if looks_whole(spans):
                 changed.append(spans)
             elif seen is not None and seen[0] == count:
                 if now_s - seen[1] >= config.quiet_s:

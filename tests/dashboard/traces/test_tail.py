@@ -69,6 +69,25 @@ def test_a_trace_whose_root_arrived_is_complete_at_first_sight(tracer):
     assert tail_once(source, state, CONFIG, clock).completed == []
 
 
+def test_a_root_whose_caller_sidecar_has_not_reported_waits_for_quiet(tracer):
+    # The gateway's root and the callees' spans are in, productpage's sidecar (its server half
+    # and its two client halves) has not flushed yet: the trace is not whole at first sight.
+    source = ZipkinTraceSource(tracer.url, 5)
+    config = TailConfig(interval_s=1.0, quiet_s=10.0, window_s=120.0, limit=100)
+    state, clock = MemoryPollState(), Clock()
+    spans = bookinfo(14, now_us() - 1_000_000, trace_id="c3" * 8)
+    productpage = [spans[1], spans[2], spans[4]]
+    post(tracer, [s for s in spans if s not in productpage])
+    assert tail_once(source, state, config, clock).completed == []
+    clock.offset += 11
+    quiet = tail_once(source, state, config, clock).completed
+    assert [e["summary"]["spanCount"] for e in quiet] == [5]
+    post(tracer, productpage)
+    clock.offset += 1
+    whole = tail_once(source, state, config, clock).completed
+    assert [e["summary"]["spanCount"] for e in whole] == [8]
+
+
 def test_source_down_then_behind_then_catching_up(tracer, tracer_down):
     state, clock = MemoryPollState(), Clock()
     good, bad = ZipkinTraceSource(tracer.url, 5), ZipkinTraceSource(tracer_down, 1)

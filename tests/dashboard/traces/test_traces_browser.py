@@ -386,7 +386,8 @@ def test_a_request_at_the_gateway_appears_live_and_its_waterfall_opens(mesh_page
         raise AssertionError(dashboard.logs()) from None
     assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
     row = page.locator(f"#results-body tr[data-trace-id='{trace_id}']")
-    assert "productpage" in row.text_content()
+    # A sidecar that flushes after the quiet period re-announces the trace: the row is replaced.
+    wait_until(lambda: "productpage" in row.text_content(), timeout=10, what="productpage in the row")
     row.locator("a").click()
     page.wait_for_selector(READY, timeout=30_000)
     services = page.eval_on_selector_all("#waterfall .wf-row .wf-svc", "els => els.map(e => e.textContent)")
