@@ -31,6 +31,8 @@ def _inspect_address(admin_address: str, pod: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceInfo:
+    """A service as the dashboard sees it in either mode (its short name, e.g. `reviews`)."""
+
     name: str
     namespace: str = "default"
     fqdn: str = ""
@@ -39,6 +41,8 @@ class ServiceInfo:
 
 @dataclass(frozen=True)
 class WorkloadInfo:
+    """One version of a service (`reviews-v2`): its labels, identity and where its sidecar is read."""
+
     name: str
     service: str
     app: str
@@ -71,6 +75,8 @@ class WorkloadInfo:
 
 @dataclass(frozen=True)
 class GatewayInfo:
+    """The ingress gateway: where it serves, where its Envoy is read, and the service it fronts."""
+
     name: str = "istio-ingressgateway"
     namespace: str = "istio-system"
     address: str = "127.0.0.1"
@@ -92,6 +98,9 @@ class GatewayInfo:
 
 @dataclass(frozen=True)
 class MeshRegistry:
+    """Everything the map is built over, source-neutral: the same shape from the local control
+    plane and from Kubernetes. Lookups by name or host are cached on first use."""
+
     services: tuple[ServiceInfo, ...]
     workloads: tuple[WorkloadInfo, ...]
     gateway: GatewayInfo | None = None

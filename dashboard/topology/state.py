@@ -16,13 +16,20 @@ PREFIX = "meshscope:topology:"
 
 
 class PollState(Protocol):
+    """What a poll keeps between runs. Values are JSON-serializable; every method may be called
+    from several workers at once (`lock` serializes the polls themselves)."""
+
     def swap_samples(self, current: dict[str, NodeSample]) -> dict[str, NodeSample]:
         """Store `current` and return the samples stored before for the same nodes."""
         ...
 
-    def load(self, key: str) -> Any | None: ...
+    def load(self, key: str) -> Any | None:
+        """The value saved under `key`, or None when there is none."""
+        ...
 
-    def save(self, key: str, value: Any) -> None: ...
+    def save(self, key: str, value: Any) -> None:
+        """Store `value` under `key`, replacing what was there."""
+        ...
 
     def lock(self, timeout: float):
         """Context manager yielding True when this caller holds the poll lock, False if another does."""
@@ -30,6 +37,8 @@ class PollState(Protocol):
 
 
 class MemoryPollState:
+    """`PollState` in this process's memory, for tests and benchmarks: one process, one thread."""
+
     def __init__(self) -> None:
         self.samples: dict[str, dict] = {}
         self.values: dict[str, str] = {}
@@ -108,6 +117,7 @@ def try_lock(client, name: str, timeout: float):
 
 
 def redis_poll_state() -> RedisPollState:
+    """The Redis-backed state of settings.REDIS_URL, with 2 s socket timeouts."""
     import redis
     from django.conf import settings
 

@@ -33,19 +33,25 @@ UNKNOWN_MIN_SHARE = 0.15
 
 
 def service_id(name: str) -> str:
+    """The node id of service `name` (its registry name, e.g. `reviews`)."""
     return f"svc:{name}"
 
 
 def workload_id(name: str) -> str:
+    """The node id of workload `name` (e.g. `reviews-v2`)."""
     return f"wl:{name}"
 
 
 def gateway_id(name: str) -> str:
+    """The node id of gateway `name`."""
     return f"gw:{name}"
 
 
 @dataclass
 class Node:
+    """One box of the map. Built by `build_traffic_map`; appenders set health, flags and sidecar;
+    the layout sets x and y (layout units, not pixels)."""
+
     id: str
     kind: str  # gateway | service | workload | unknown
     name: str
@@ -69,6 +75,9 @@ class Node:
 
 @dataclass
 class Edge:
+    """Traffic from `source` to `target` (node ids) over the poll interval. Rates are per second,
+    percentages 0-100 of `rps`, latencies ms; a None rate or latency means not measured yet."""
+
     source: str
     target: str
     rps: float | None = None  # None: no rate yet (first poll of the caller)
@@ -103,6 +112,9 @@ class Edge:
 
 @dataclass
 class TrafficMap:
+    """The whole map of one poll: nodes and edges by id, and which sources could not be read
+    (`stale_sources`). Not thread-safe: a poll builds one and then only reads it."""
+
     taken_at: float  # epoch seconds
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
@@ -119,6 +131,7 @@ class TrafficMap:
         return [e for e in self.edges.values() if e.target == node_id]
 
     def edges_out_of(self, node_id: str) -> list[Edge]:
+        """O(edges), as `edges_into`."""
         return [e for e in self.edges.values() if e.source == node_id]
 
     def adjacency(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:

@@ -37,6 +37,8 @@ class ConflictError(Exception):
 
 
 class NotFoundError(KeyError):
+    """No object under the (kind, namespace, name) key given as the argument."""
+
     def __str__(self) -> str:
         kind, namespace, name = self.args[0]
         return f"{kind} {namespace}/{name} not found"
@@ -44,6 +46,8 @@ class NotFoundError(KeyError):
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """One object of an apply as stored, and what the apply did to it."""
+
     resource: Resource
     action: str  # created | configured | unchanged
 
@@ -59,6 +63,7 @@ class Plan:
 
 
 def same_content(a: Resource, b: Resource) -> bool:
+    """Whether applying `b` over `a` changes nothing (resourceVersions are not compared)."""
     return (a.api_version, dict(a.spec), dict(a.labels), dict(a.annotations)) == (
         b.api_version,
         dict(b.spec),
@@ -68,6 +73,12 @@ def same_content(a: Resource, b: Resource) -> bool:
 
 
 class ResourceStore:
+    """The objects by (kind, namespace, name), and the store revision (see the module's rules).
+
+    `path`: the JSON file they persist in (written atomically on each commit); None keeps them in
+    memory only. `plan` + `commit` split an apply so a caller can check the plan first (dry run).
+    """
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.revision = 0
