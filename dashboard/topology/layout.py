@@ -3,7 +3,12 @@
 Columns are the longest path from the roots (gateway, unknown, nodes nobody calls) over the traffic
 edges plus the registry's service -> workload relation, so a workload sits right of its service even
 before it has traffic. Rows are ordered by the mean row of a node's predecessors, then by id.
-Nodes that already have a position keep it; only new nodes are placed, below their column.
+
+Nodes that already have a position keep it; only new nodes are placed, below their column — as
+long as the kept columns still hold. When traffic shows a node further right than it sits (the
+first polls see the registry's service -> workload links before any request, so every service is
+a root then), the whole map is laid out again, each node at the larger of its kept and its new
+column. Columns only grow, so a route that goes idle and comes back moves nothing.
 Pure and deterministic.
 """
 
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dashboard.topology.trafficmap import TrafficMap
+from dashboard.topology.trafficmap import TrafficMap, service_id
 
 Position = tuple[float, float]
 COLUMN_WIDTH = 1.0
@@ -19,30 +24,28 @@ ROW_HEIGHT = 1.0
 
 
 def _columns(traffic_map: TrafficMap) -> dict[str, int]:
-    successors: dict[str, set[str]] = defaultdict(set)
-    indegree: dict[str, int] = dict.fromkeys(traffic_map.nodes, 0)
+    nodes = traffic_map.nodes
     links = {(e.source, e.target) for e in traffic_map.edges.values()}
-    for node in traffic_map.nodes.values():
+    for node in nodes.values():
         if node.kind == "workload" and node.service:
-            links.add((f"svc:{node.service}", node.id))
-    for source, target in links:
-        if (
-            source in indegree
-            and target in indegree
-            and source != target
-            and target not in successors[source]
-        ):
-            successors[source].add(target)
-            indegree[target] += 1
-    column = dict.fromkeys(traffic_map.nodes, 0)
+            links.add((service_id(node.service), node.id))
+    successors: dict[str, list[str]] = defaultdict(list)
+    remaining: dict[str, int] = dict.fromkeys(nodes, 0)
+    for source, target in links:  # a set: each link once
+        if source != target and source in nodes and target in nodes:
+            successors[source].append(target)
+            remaining[target] += 1
+    column = dict.fromkeys(nodes, 0)
     # Kahn's algorithm gives longest paths on the acyclic part; nodes on cycles keep the column
-    # they had reached when the cycle blocked them.
-    queue = sorted(n for n, d in indegree.items() if d == 0)
-    remaining = dict(indegree)
+    # they had reached when the cycle blocked them. Which nodes the walk visits, and so every
+    # column, does not depend on the order it visits them in: nothing needs sorting.
+    queue = [n for n, d in remaining.items() if d == 0]
     while queue:
         current = queue.pop()
-        for nxt in sorted(successors[current]):
-            column[nxt] = max(column[nxt], column[current] + 1)
+        next_column = column[current] + 1
+        for nxt in successors[current]:
+            if column[nxt] < next_column:
+                column[nxt] = next_column
             remaining[nxt] -= 1
             if remaining[nxt] == 0:
                 queue.append(nxt)
@@ -52,18 +55,24 @@ def _columns(traffic_map: TrafficMap) -> dict[str, int]:
 def assign_positions(
     traffic_map: TrafficMap, previous: dict[str, Position] | None = None
 ) -> dict[str, Position]:
-    """Positions (x, y) for every node; sets node.x/node.y too. `previous` ones are kept."""
+    """Positions (x, y) for every node; sets node.x/node.y too. `previous` ones are kept unless
+    the columns they encode (x / COLUMN_WIDTH) no longer hold (see the module's rules)."""
     previous = previous or {}
     positions: dict[str, Position] = {n: previous[n] for n in traffic_map.nodes if n in previous}
+    columns = _columns(traffic_map)
+    kept_columns = {n: round(x / COLUMN_WIDTH) for n, (x, _) in positions.items()}
+    if any(columns[n] > column for n, column in kept_columns.items()):
+        for node_id, column in kept_columns.items():
+            columns[node_id] = max(columns[node_id], column)
+        positions = {}
     new_nodes = [n for n in traffic_map.nodes if n not in positions]
     if new_nodes:
-        columns = _columns(traffic_map)
         predecessors: dict[str, list[str]] = defaultdict(list)
         for edge in traffic_map.edges.values():
             predecessors[edge.target].append(edge.source)
         for node in traffic_map.nodes.values():
             if node.kind == "workload" and node.service:
-                predecessors[node.id].append(f"svc:{node.service}")
+                predecessors[node.id].append(service_id(node.service))
         next_row: dict[float, float] = defaultdict(float)
         for x, y in positions.values():
             next_row[x] = max(next_row[x], -y + ROW_HEIGHT)

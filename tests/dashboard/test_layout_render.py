@@ -51,6 +51,25 @@ def test_positions_stay_put_when_nodes_come_and_go(traffic_map):
     assert all(third[n] == second[n] for n in third)
 
 
+def test_a_map_laid_out_before_any_traffic_is_laid_out_again_once_traffic_shows_its_layers(traffic_map):
+    # The first polls of a new mesh see the registry only: every service is a root, in column 0.
+    edges = dict(traffic_map.edges)
+    traffic_map.edges.clear()
+    before = assign_positions(traffic_map)
+    assert before["svc:ratings"][0] == before["svc:productpage"][0] == 0
+    traffic_map.edges.update(edges)
+    after = assign_positions(traffic_map, before)
+    assert after == assign_positions(traffic_map)  # as if the traffic had been there from the start
+    # Once laid out along the traffic, the calls to ratings going idle and coming back move nothing.
+    into_ratings = [edge_id for edge_id in edges if edge_id.endswith("->svc:ratings")]
+    assert into_ratings
+    for edge_id in into_ratings:
+        del traffic_map.edges[edge_id]
+    assert assign_positions(traffic_map, after) == after
+    traffic_map.edges.update({edge_id: edges[edge_id] for edge_id in into_ratings})
+    assert assign_positions(traffic_map, after) == after
+
+
 def test_layout_is_deterministic(traffic_map):
     assert assign_positions(traffic_map) == assign_positions(traffic_map)
 
