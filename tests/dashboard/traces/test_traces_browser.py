@@ -117,6 +117,9 @@ def test_waterfall_span_panel_keyboard_search_filters_and_download(page, synthet
     # A deep link opens the page with that span selected and its panel open.
     page.goto(base + f"#span-{ratings['spanId']}")
     page.wait_for_selector(READY, timeout=30_000)
+    # A finished trace has no live feed: the header shows no connection badge at all.
+    assert page.get_attribute("#connection", "data-state") == "idle"
+    assert not page.is_visible("#connection")
     page.wait_for_selector("#span-panel:not([hidden])")
     flag = page.text_content("#span-panel .sp-flag")
     assert "DI" in flag and "delayed by fault injection" in flag
