@@ -35,7 +35,19 @@ def rules(*items: dict[str, str]) -> dict[str, str]:
     return data
 
 
+def edits_line(client: Client) -> str:
+    """The form page's sentence saying which objects it creates or edits, as the user reads it."""
+    text = client.get(SHIFT).content.decode()
+    paragraph = text[
+        text.index('<p class="muted" id="edits">') : text.index("</p>", text.index('id="edits"'))
+    ]
+    return " ".join(html.unescape(paragraph.split(">", 1)[1]).split())
+
+
 def test_shift_everything_to_v3_from_the_form(routes_mesh, operator_client):
+    assert edits_line(operator_client).startswith(
+        "Creates VirtualService default/reviews: none routes reviews yet, so it gets Istio's default"
+    )
     response = shift(operator_client, v3=100, reason="canary done")
     assert response.status_code == 302, response.content.decode()[:2000]
     assert set(routes_mesh.versions_seen(15)) == {"v3"}
@@ -46,6 +58,10 @@ def test_shift_everything_to_v3_from_the_form(routes_mesh, operator_client):
     assert "reviews" in revision.services
     page = operator_client.get(response["Location"])
     assert b"ACK</span> from" in page.content and b"Undo" in page.content
+    version = stored(routes_mesh, "virtualservices", "reviews")["metadata"]["resourceVersion"]
+    assert edits_line(operator_client).startswith(
+        f"Edits VirtualService default/reviews (resourceVersion {version}) and DestinationRule default/reviews"
+    )
 
 
 def test_jason_goes_to_v2_from_the_request_routing_form(routes_mesh, operator_client):
