@@ -92,9 +92,11 @@
   function lineOf(chart, group, signal, colors) {
     const label = chart.prefix && group.indexOf(chart.prefix) === 0 ? group.slice(chart.prefix.length) : group;
     const name = (label || group) + (chart.signals.length > 1 ? " " + signal.replace("_ms", "") : "");
-    if (!(group in colors)) colors[group] = PALETTE[Object.keys(colors).length % PALETTE.length];
+    // Keyed by the label, so v2 has one color on the inbound and the outbound charts alike.
+    const key = label || group;
+    if (!(key in colors)) colors[key] = PALETTE[Object.keys(colors).length % PALETTE.length];
     return { name: name, legendgroup: group,
-             line: { color: colors[group], width: group.indexOf(" all") >= 0 ? 3 : 2, dash: DASH[signal] || "solid" } };
+             line: { color: colors[key], width: group.indexOf(" all") >= 0 ? 3 : 2, dash: DASH[signal] || "solid" } };
   }
 
   // groups: {label: edgeFilter(edge) -> bool}; charts: [{div, signals: [...], title, prefix}]
@@ -122,6 +124,8 @@
           margin: { l: 45, r: 10, t: 30, b: 35 },
           uirevision: "series",
           legend: { orientation: "h", x: 0, y: -0.22, font: { size: 11 }, traceorder: "grouped" },
+          // Times only: Plotly's second tick line (the date) ran into legends of three rows.
+          xaxis: { tickformat: "%H:%M:%S" },
         };
         // Extra layout (e.g. route-change markers) from the page.
         if (options.layout) Object.assign(layout, options.layout(chart));

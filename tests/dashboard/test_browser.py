@@ -183,6 +183,12 @@ def test_service_page_charts_extend_live(page, dashboard):
     )
     assert len({c.split()[0] for c in colors}) == 4 and len(colors) == 12
     assert len({c.split()[-1] for c in colors if c.startswith("v2 ")}) == 1
+    # ...and the same color on the outbound charts (reviews v2 and v3 call ratings).
+    color_of = "(id, name) => document.getElementById(id).data.find(t => t.name === name).line.color"
+    wait_until(lambda: page.evaluate(f"() => ({color_of})('out-rps', 'v2')"), timeout=20, what="v2 outbound")
+    assert page.evaluate(f"() => ({color_of})('out-rps', 'v2')") == page.evaluate(
+        f"() => ({color_of})('in-rps', 'v2')"
+    )
     title = page.evaluate("() => document.getElementById('in-rps').layout.title.text")
     assert title == "inbound requests/s · 10 s sliding window"
     before = page.evaluate(points_js)
