@@ -4,10 +4,13 @@ Pure functions over `dashboard.traces.model.Trace` (no Django, no I/O); all iter
 50,000-span chain does not reach Python's recursion limit. Times are integer microseconds.
 
 Rules, stated once:
-- Clock skew (Zipkin's rule, limited to RPC pairs): a SERVER span under a CLIENT span of another
-  service that starts before the client or ends after it is assumed to run on a skewed clock; its
-  whole subtree is shifted so that it sits centred in the client span (network time split evenly).
-  Asynchronous children (PRODUCER -> CONSUMER) legitimately outlive their parent and are not moved.
+- Clock skew (Zipkin's rule): a SERVER span under a CLIENT span of another service, on another
+  host, that starts before the client is assumed to run on a skewed clock; its whole subtree is
+  shifted so that it sits centred in the client span (network time split evenly), or starts with
+  it when the server ran longer. Two spans whose local endpoints give the same IP share a clock and
+  are never moved. A server that ends after its client is not skew either: the client gave up (a
+  timeout, a reset) while the server went on, which is what the waterfall must show. Asynchronous
+  children (PRODUCER -> CONSUMER) legitimately outlive their parent and are not moved.
 - Self time of a span: its duration minus the time at least one child (clipped to the span) runs.
 - Critical path (Jaeger's algorithm): children that start after their parent ends are dropped,
   children that overrun are cut at the parent's end, and non-blocking children (a CONSUMER, a
@@ -22,6 +25,7 @@ from operator import add, eq, itemgetter
 from typing import NamedTuple
 
 from dashboard.traces.model import CLIENT, CONSUMER, PRODUCER, SERVER, Span, Trace, link
+from meshcore.tracer.model import same_host
 
 
 def adjust_clock_skew(trace: Trace) -> Trace:
@@ -44,9 +48,10 @@ def adjust_clock_skew(trace: Trace) -> Trace:
             and parent.kind == CLIENT
             and span.service != parent.service
             and parent.duration_us > 0
+            and not same_host(span.local_endpoint, parent.local_endpoint)
         ):
             start = span.start_us + inherited
-            if start < parent.start_us or start + span.duration_us > parent.start_us + parent.duration_us:
+            if start < parent.start_us:
                 latency = max(0, (parent.duration_us - span.duration_us) // 2)
                 own = parent.start_us + latency - start
                 if own:

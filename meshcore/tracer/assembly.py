@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshcore.tracer.model import ZipkinSpan, local_service
+from meshcore.tracer.model import ZipkinSpan, local_service, same_host
 
 
 def _merge_into(target: dict[str, Any], piece: dict[str, Any]) -> None:
@@ -158,11 +158,13 @@ def _shift(node: SpanNode, delta: int) -> None:
 
 
 def correct_clock_skew(roots: list[SpanNode]) -> None:
-    """Adjust (in place) `SpanNode.skew` where a child on another host starts outside its parent.
+    """Adjust (in place) `SpanNode.skew` where a child on another host starts before its parent.
 
-    Zipkin's rule: when a server span reported by a different service starts before its client, or
-    ends after it, the server's clock is assumed skewed. The server subtree is shifted so that it is
-    centred inside the client span: network latency is split evenly between request and response.
+    Zipkin's rule: when a span reported by a different service on another host (the local
+    endpoints' IPs differ or are unknown) starts before its parent, its clock is assumed skewed.
+    Its subtree is shifted so that it is centred inside the parent span: network latency is split
+    evenly between request and response. A child that ends after its parent is left where it is:
+    the caller gave up (a timeout, a reset) while the callee went on.
     The span dicts themselves are never modified: the corrected start is `adjusted_timestamp(node)`
     = timestamp + skew.
     """
@@ -181,11 +183,11 @@ def correct_clock_skew(roots: list[SpanNode]) -> None:
                 and parent_duration
                 and child_ts is not None
                 and local_service(child_span) != local_service(parent_span)
+                and not same_host(child_span.get("localEndpoint"), parent_span.get("localEndpoint"))
             ):
                 start = parent_ts + node.skew
-                end = start + parent_duration
                 child_start = child_ts + child.skew
-                if child_start < start or child_start + child_duration > end:
+                if child_start < start:
                     latency = max(0, (parent_duration - child_duration) // 2)
                     _shift(child, start + latency - child_start)
             stack.append(child)

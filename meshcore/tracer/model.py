@@ -68,6 +68,16 @@ def local_service(span: ZipkinSpan | dict[str, Any]) -> str | None:
     return endpoint.get("serviceName") if endpoint else None
 
 
+def same_host(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether two Zipkin endpoints name the same IP (v6, else v4), so their spans share a clock.
+    Unknown addresses do not match, as in Zipkin's clock-skew rule."""
+    if not a or not b:
+        return False
+    if a.get("ipv6") and a.get("ipv6") == b.get("ipv6"):
+        return True
+    return bool(a.get("ipv4")) and a.get("ipv4") == b.get("ipv4")
+
+
 def remote_service(span: ZipkinSpan | dict[str, Any]) -> str | None:
     """The span's remoteEndpoint.serviceName, or None."""
     endpoint = span.get("remoteEndpoint")

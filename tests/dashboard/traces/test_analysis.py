@@ -87,6 +87,29 @@ def test_server_half_on_a_skewed_clock_is_centred_in_its_client_span_with_a_warn
     )
 
 
+def skewed_rpc(server_start: int, server_end: int, client_ip: str | None, server_ip: str | None):
+    client = span("c", None, 1000, 2000, service="productpage", kind="CLIENT")
+    server = span("s", "c", server_start, server_end, service="reviews", kind="SERVER")
+    client.local_endpoint = {"serviceName": "productpage", **({"ipv4": client_ip} if client_ip else {})}
+    server.local_endpoint = {"serviceName": "reviews", **({"ipv4": server_ip} if server_ip else {})}
+    return trace(client, server)
+
+
+def test_a_server_that_starts_early_on_another_host_is_moved_and_on_the_same_host_is_not():
+    moved = analysis.adjust_clock_skew(skewed_rpc(400, 1200, "10.0.0.1", "10.0.0.2"))
+    assert moved.spans[1].skew_us == 700 and len(moved.warnings) == 1
+    # One IP, one clock (every sidecar of the local mesh): what was measured is what is shown.
+    same = skewed_rpc(400, 1200, "192.0.2.2", "192.0.2.2")
+    assert analysis.adjust_clock_skew(same) is same and same.spans[1].skew_us == 0
+
+
+def test_a_server_that_outlives_its_client_is_not_skew():
+    # The client timed out at 2000 µs; the server went on until 2600 µs. Both clocks may be fine,
+    # and the overrun is what the waterfall has to show.
+    t = skewed_rpc(1010, 2600, "10.0.0.1", "10.0.0.2")
+    assert analysis.adjust_clock_skew(t) is t and t.spans[1].start_us == 1010
+
+
 def test_server_inside_its_client_is_left_alone():
     t = trace(
         span("c", None, 1000, 2000, service="a", kind="CLIENT"),

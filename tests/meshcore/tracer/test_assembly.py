@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from meshcore.tracer.assembly import (
+    SpanNode,
     adjusted_timestamp,
     build_tree,
     correct_clock_skew,
@@ -73,6 +74,27 @@ def test_clock_skew_of_a_server_is_corrected() -> None:
     assert adjusted_timestamp(child_node) == 1030  # the server's subtree moves with it
     assert server["timestamp"] == 1000 - 5_000_000 + 20  # the spans themselves are untouched
     assert summarize([client, server, child]).duration == 100
+
+
+def test_clock_skew_is_not_corrected_on_one_host_nor_for_a_server_that_outlives_its_client() -> None:
+    trace = "00000000000000a3"
+
+    def rpc(server_start: int, server_duration: int, server_ip: str) -> list[SpanNode]:
+        client = {"traceId": trace, "id": "00000000000000b3", "kind": "CLIENT", "timestamp": 1000,
+                  "duration": 100, "localEndpoint": {"serviceName": "front", "ipv4": "10.0.0.1"}}  # fmt: skip
+        server = {"traceId": trace, "id": "00000000000000b3", "kind": "SERVER", "shared": True,
+                  "timestamp": server_start, "duration": server_duration,
+                  "localEndpoint": {"serviceName": "back", "ipv4": server_ip}}  # fmt: skip
+        roots = build_tree(merge_spans([client, server]))
+        correct_clock_skew(roots)
+        return roots[0].children
+
+    [early_elsewhere] = rpc(900, 60, "10.0.0.2")
+    assert adjusted_timestamp(early_elsewhere) == 1020
+    [early_here] = rpc(900, 60, "10.0.0.1")
+    assert adjusted_timestamp(early_here) == 900
+    [overrun] = rpc(1010, 400, "10.0.0.2")  # the client gave up at 1100; the server went on
+    assert adjusted_timestamp(overrun) == 1010
 
 
 def test_store_dependencies_agree_with_the_in_memory_linker(tmp_path: Path) -> None:
