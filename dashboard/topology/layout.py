@@ -23,15 +23,22 @@ COLUMN_WIDTH = 1.0
 ROW_HEIGHT = 1.0
 
 
-def _columns(traffic_map: TrafficMap) -> dict[str, int]:
-    nodes = traffic_map.nodes
-    links = {(e.source, e.target) for e in traffic_map.edges.values()}
-    for node in nodes.values():
+def _links(traffic_map: TrafficMap) -> list[tuple[str, str]]:
+    """(source, target) of every traffic edge, then of every registry service -> workload pair not
+    already among them, each once and in map order (a set's order would change row means' sums
+    from one process to the next)."""
+    links = dict.fromkeys((e.source, e.target) for e in traffic_map.edges.values())
+    for node in traffic_map.nodes.values():
         if node.kind == "workload" and node.service:
-            links.add((service_id(node.service), node.id))
+            links.setdefault((service_id(node.service), node.id))
+    return list(links)
+
+
+def _columns(traffic_map: TrafficMap, links: list[tuple[str, str]]) -> dict[str, int]:
+    nodes = traffic_map.nodes
     successors: dict[str, list[str]] = defaultdict(list)
     remaining: dict[str, int] = dict.fromkeys(nodes, 0)
-    for source, target in links:  # a set: each link once
+    for source, target in links:
         if source != target and source in nodes and target in nodes:
             successors[source].append(target)
             remaining[target] += 1
@@ -59,7 +66,8 @@ def assign_positions(
     the columns they encode (x / COLUMN_WIDTH) no longer hold (see the module's rules)."""
     previous = previous or {}
     positions: dict[str, Position] = {n: previous[n] for n in traffic_map.nodes if n in previous}
-    columns = _columns(traffic_map)
+    links = _links(traffic_map)
+    columns = _columns(traffic_map, links)
     kept_columns = {n: round(x / COLUMN_WIDTH) for n, (x, _) in positions.items()}
     if any(columns[n] > column for n, column in kept_columns.items()):
         for node_id, column in kept_columns.items():
@@ -68,11 +76,8 @@ def assign_positions(
     new_nodes = [n for n in traffic_map.nodes if n not in positions]
     if new_nodes:
         predecessors: dict[str, list[str]] = defaultdict(list)
-        for edge in traffic_map.edges.values():
-            predecessors[edge.target].append(edge.source)
-        for node in traffic_map.nodes.values():
-            if node.kind == "workload" and node.service:
-                predecessors[node.id].append(service_id(node.service))
+        for source, target in links:
+            predecessors[target].append(source)
         next_row: dict[float, float] = defaultdict(float)
         for x, y in positions.values():
             next_row[x] = max(next_row[x], -y + ROW_HEIGHT)

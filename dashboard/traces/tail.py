@@ -7,11 +7,12 @@ The rule for "complete": a trace is complete when it looks whole — its root sp
 span is reported when it ends, so the request at the edge is over) and every server half has the
 client half it shares its id with (each sidecar flushes its own spans, so a caller's sidecar may
 report after its callees') — or else when its span count stayed the same for at least `quiet_s`
-seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that long. A span that arrives after its trace was announced (another sidecar flushing later) announces
-the trace again with its new summary: the browser replaces the row. Each read asks the source for
-the traces that started in the last `window_s` seconds (default 15 s; a request whose spans arrive
-later than that after its start is not tailed) and compares their span counts with the ones
-remembered from earlier reads.
+seconds (default 1 s) as seen by this reader, i.e. no new span arrived for that long. A span that
+arrives after its trace was announced (another sidecar flushing later) announces the trace again
+with its new summary: the browser replaces the row. Each read asks the source for the traces that
+started in the last `window_s` seconds (default 15 s; a request whose spans arrive later than that
+after its start is not tailed) and compares their span counts with the ones remembered from
+earlier reads.
 
 The state is one JSON document (`TAIL_KEY`): `cursor_ms` (the start of the last successful read's
 window, epoch ms), `last_ok_s` (when that read happened), `pending` {trace id: [span count, first
